@@ -1,0 +1,233 @@
+"""Canonicalize stage: elect the canonical article of a cluster and flag spun and scraped copies.
+
+Everything here is a function of the cluster's members and their verified relations, never of the
+order they arrived in, so re-running it after any arrival gives the same answer.
+
+- **spun**: across aligned one-word substitutions with another member, this member's words are
+  consistently rarer (see ``rarity``): decided from any two copies, no original needed.
+- **scraped**: against a fuller member, in-body link texts or short spans are missing, or the text
+  itself shows orphaned punctuation where link text was cut ("establishing a ."), or the byline is gone.
+- **canonical**: among unflagged members, the most complete (within 10% of the longest), then the one
+  other members credit (rel=canonical, attribution links), then the earliest published date.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .records import Article, ClusterDecision, MemberDecision, PairVerdict
+from .text import token_starts, tokenize
+from .verify import align, verify
+
+SPUN_MIN_PAIRS = 3
+SPUN_MAX_SHIFT = -0.25  # mean Zipf difference (this − other) at or below which this side is spun
+SPUN_MIN_RATE = 0.01
+SCRAPED_MIN_ORPHANS = 2
+SCRAPED_MIN_LINKS_LOST = 2
+SCRAPED_MIN_SPANS = 5
+COMPLETE_WITHIN = 0.90
+
+ORPHANED = re.compile(
+    r"\w[ \t]+[.,](?=\s|$)"  # "establishing a ."  "from , to"
+    r"|\(\s*\)|\[\s*\]"  # "( )"
+    r"|[\"“”]\s*[.,]?\s*[\"“”](?!\w)"  # 'prohibited from "."'
+    r"|^\s*[,.;:]\s",  # a sentence that starts with its own lost subject: ", he said"
+    re.M,
+)
+
+
+def orphaned_punctuation(text: str) -> list[str]:
+    """Places where punctuation stands next to text that was cut out, with a little context."""
+    return [text[max(0, m.start() - 20) : m.end() + 10].replace("\n", " ") for m in ORPHANED.finditer(text)]
+
+
+def _norm_url(url: str | None) -> str:
+    if not url:
+        return ""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").removeprefix("www.")
+    return f"{host}{parts.path.rstrip('/')}"
+
+
+@dataclass(slots=True)
+class _Member:
+    id: int
+    article: Article
+    tokens: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.tokens)
+
+
+def _oriented(edges: Mapping[tuple[int, int], PairVerdict], x: int, y: int) -> tuple[PairVerdict, bool] | None:
+    """The verdict of (x, y) and whether x is its side a."""
+    if (x, y) in edges:
+        return edges[(x, y)], True
+    if (y, x) in edges:
+        return edges[(y, x)], False
+    return None
+
+
+def _spun_against(v: PairVerdict, x_is_a: bool) -> dict[str, Any] | None:
+    shift = v.evidence.get("rarity_shift")
+    if not shift or shift["pairs"] < SPUN_MIN_PAIRS or v.substitution_rate < SPUN_MIN_RATE:
+        return None
+    mean = shift["mean"] if x_is_a else -shift["mean"]
+    if mean > SPUN_MAX_SHIFT:
+        return None
+    sample = v.evidence.get("substitution_sample", [])
+    pairs = [[b, a] for a, b in sample] if x_is_a else sample
+    return {"substitution_rate": v.substitution_rate, "rarity_shift": mean, "substitutions": shift["pairs"],
+            "sample": pairs}
+
+
+def _link_token_ranges(article: Article) -> list[tuple[int, int, str]]:
+    starts = token_starts(article.text)
+    if not starts:
+        return []
+    import bisect
+
+    ranges = []
+    for link in article.links:
+        n = len(tokenize(link.text))
+        if not n:
+            continue
+        i = bisect.bisect_left(starts, link.start)
+        ranges.append((i, i + n, link.text))
+    return ranges
+
+
+def _scraped_against(x: _Member, ref: _Member) -> dict[str, Any]:
+    """What x lost compared with the fuller ref: link texts, short spans, blocks, byline."""
+    al = align(ref.tokens, x.tokens)
+    lost = al.lost_a  # spans of ref missing from x
+    lost_tokens = [False] * ref.size
+    for s, e in lost:
+        for i in range(s, e):
+            lost_tokens[i] = True
+    links = _link_token_ranges(ref.article)
+    links_lost = [text for s, e, text in links if e <= ref.size and all(lost_tokens[s:e])]
+    short = [(s, e) for s, e in lost if e - s <= 8 and s > 0 and e < ref.size]
+    blocks = [(s, e) for s, e in lost if e - s > 8 and s > 0 and e < ref.size]
+    return {
+        "against": ref.article.url,
+        "lost_share": round(sum(e - s for s, e in lost) / max(1, ref.size), 4),
+        "links_lost": len(links_lost),
+        "links_total": len(links),
+        "lost_links_sample": links_lost[:10],
+        "short_spans_lost": len(short),
+        "lost_spans_sample": [" ".join(ref.tokens[s:e]) for s, e in short[:10]],
+        "blocks_lost": len(blocks),
+        "byline_lost": bool(ref.article.byline) and not x.article.byline,
+    }
+
+
+def decide(
+    articles: Mapping[int, Article],
+    edges: Mapping[tuple[int, int], PairVerdict],
+    tokens: Mapping[int, list[str]] | None = None,
+) -> ClusterDecision:
+    """Elect the canonical and flag every member of one cluster."""
+    members = {
+        i: _Member(i, a, list(tokens[i]) if tokens and i in tokens else tokenize(a.text)) for i, a in articles.items()
+    }
+    ids = sorted(members, key=lambda i: members[i].article.url)
+
+    # spun: rarer words than some other member across their substitutions
+    spun: dict[int, dict[str, Any]] = {}
+    for x in ids:
+        for y in ids:
+            if x == y:
+                continue
+            found = _oriented(edges, x, y)
+            if found is None:
+                continue
+            ev = _spun_against(found[0], found[1])
+            if ev and (x not in spun or ev["rarity_shift"] < spun[x]["rarity_shift"]):
+                spun[x] = {**ev, "against": members[y].article.url}
+
+    # credit: rel=canonical and attribution links from other members
+    by_url = {_norm_url(m.article.url): i for i, m in members.items()}
+    credit = dict.fromkeys(ids, 0)
+    for i, m in members.items():
+        for target in (m.article.canonical_url, *m.article.attribution_urls):
+            j = by_url.get(_norm_url(target))
+            if j is not None and j != i:
+                credit[j] += 1
+
+    def rank(pool: list[int]) -> list[int]:
+        longest = max(members[i].size for i in pool)
+        return sorted(
+            pool,
+            key=lambda i: (
+                members[i].size < COMPLETE_WITHIN * longest,
+                -credit[i],
+                members[i].article.published or "9999",
+                -members[i].size,
+                members[i].article.url,
+            ),
+        )
+
+    unspun = [i for i in ids if i not in spun] or ids
+    reference = rank(unspun)[0]
+
+    scraped: dict[int, dict[str, Any]] = {}
+    for x in ids:
+        orphans = orphaned_punctuation(members[x].article.text)
+        ref_orphans = len(orphaned_punctuation(members[reference].article.text)) if x != reference else 0
+        evidence: dict[str, Any] = {}
+        reasons = []
+        if len(orphans) >= SCRAPED_MIN_ORPHANS and len(orphans) > ref_orphans:
+            reasons.append("orphaned_punctuation")
+            evidence["orphaned_punctuation"] = len(orphans)
+            evidence["orphan_sample"] = orphans[:8]
+        if x != reference:
+            lost = _scraped_against(members[x], members[reference])
+            evidence.update(lost)
+            if lost["links_lost"] >= SCRAPED_MIN_LINKS_LOST:
+                reasons.append("link_text_lost")
+            if lost["short_spans_lost"] >= SCRAPED_MIN_SPANS:
+                reasons.append("spans_lost")
+            if lost["byline_lost"] and x not in spun:
+                reasons.append("byline_lost")
+            if not members[x].article.attribution and members[reference].article.attribution:
+                evidence["attribution_lost"] = True
+        if reasons:
+            scraped[x] = {"reasons": reasons, **evidence}
+
+    pool = [i for i in ids if i not in spun and i not in scraped] or unspun
+    canonical = rank(pool)[0]
+    why = []
+    if credit[canonical]:
+        why.append(f"credited by {credit[canonical]} member(s)")
+    why.append(f"{members[canonical].size} words")
+    if members[canonical].article.published:
+        why.append(f"published {members[canonical].article.published}")
+
+    decisions = []
+    for i in ids:
+        flags: list[str] = []
+        evidence: dict[str, Any] = {}
+        if i in spun:
+            flags.append("spun")
+            evidence["spun"] = spun[i]
+        if i in scraped:
+            flags.append("scraped")
+            evidence["scraped"] = scraped[i]
+        if i == canonical:
+            similarity = 1.0
+            evidence["canonical"] = {"reason": ", ".join(why)}
+        else:
+            found = _oriented(edges, i, canonical)
+            v = found[0] if found else verify(members[i].tokens, members[canonical].tokens,
+                                              members[i].article.language)
+            similarity = v.similarity
+            evidence["relation"] = {"to_canonical": v.relation, "similarity": v.similarity,
+                                    "jaccard3": v.evidence.get("jaccard3")}
+        decisions.append(MemberDecision(i, i == canonical, tuple(flags), similarity, evidence))
+    return ClusterDecision(canonical, tuple(decisions), ", ".join(why))

@@ -1,0 +1,112 @@
+"""Dedup stage: fingerprint → match → verify → cluster → canonicalize, for one new article.
+
+Clusters are the connected components of verified pair relations. Every candidate the index returns
+is verified (not only the first that matches), so the set of relations, and therefore the clusters,
+canonicals and flags, do not depend on the order in which pages arrive.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .canonical import decide
+from .cluster import partition
+from .fingerprint import fingerprint_tokens
+from .index import LSHIndex
+from .records import Article, PairVerdict
+from .settings import Settings, get_settings
+from .store import Store
+from .text import tokenize
+from .verify import verify
+
+
+@dataclass(slots=True)
+class DedupOutcome:
+    """What adding one article did: where it landed and what changed because of it."""
+
+    article_id: int
+    cluster_id: int
+    candidates: int = 0
+    related: int = 0
+    merged: list[int] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Deduplicator:
+    """Holds the in-process index (rebuilt from stored signatures at start) over one store."""
+
+    def __init__(self, store: Store, settings: Settings | None = None, *, cache_size: int = 2048) -> None:
+        self.store = store
+        self.settings = settings or get_settings()
+        self.index = LSHIndex(self.settings.num_perm)
+        for article_id, sig in store.signatures():
+            if sig.n_tokens >= self.settings.min_tokens:
+                self.index.insert(article_id, sig)
+        self._articles: OrderedDict[int, tuple[Article, list[str]]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _remember(self, article_id: int, article: Article, tokens: list[str]) -> None:
+        self._articles[article_id] = (article, tokens)
+        self._articles.move_to_end(article_id)
+        while len(self._articles) > self._cache_size:
+            self._articles.popitem(last=False)
+
+    def articles(self, ids: set[int]) -> dict[int, tuple[Article, list[str]]]:
+        """Articles with their tokens, from the cache or the store."""
+        have = {i: self._articles[i] for i in ids if i in self._articles}
+        missing = ids - have.keys()
+        if missing:
+            for i, a in self.store.articles(missing).items():
+                have[i] = (a, tokenize(a.text))
+                self._remember(i, *have[i])
+        return have
+
+    def add(self, page_id: int, article: Article) -> DedupOutcome:
+        """Store the article, relate it to its verified near-duplicates and re-decide its cluster."""
+        tokens = tokenize(article.text)
+        sig = fingerprint_tokens(tokens, self.settings.num_perm)
+        article_id = self.store.add_article(page_id, article, sig)
+        self._remember(article_id, article, tokens)
+        outcome = DedupOutcome(article_id, self.store.cluster_of([article_id])[article_id])
+        if sig.n_tokens < self.settings.min_tokens:
+            return outcome
+        candidates = self.index.query(sig)
+        self.index.insert(article_id, sig)
+        outcome.candidates = len(candidates)
+        if not candidates:
+            return outcome
+        others = self.articles(candidates)
+        edges: dict[tuple[int, int], PairVerdict] = {}
+        for other_id, (other, other_tokens) in others.items():
+            if other_id < article_id:
+                verdict = verify(other_tokens, tokens, other.language or article.language)
+                key = (other_id, article_id)
+            else:
+                verdict = verify(tokens, other_tokens, article.language or other.language)
+                key = (article_id, other_id)
+            if verdict.related:
+                edges[key] = verdict
+        outcome.related = len(edges)
+        if not edges:
+            return outcome
+        self.store.add_edges(edges)
+        outcome.changes = self.recluster(article_id)
+        outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
+        return outcome
+
+    def recluster(self, article_id: int) -> list[dict[str, Any]]:
+        """Re-partition the related component of an article and re-decide each of its clusters."""
+        component = self.store.component(article_id)
+        loaded = self.articles(component)
+        edges = self.store.edges(component)
+        groups = partition({i: len(t) for i, (_a, t) in loaded.items()},
+                           {i: a.url for i, (a, _t) in loaded.items()}, edges)
+        cluster_ids = self.store.assign_clusters(groups)
+        changes: list[dict[str, Any]] = []
+        for group, cluster_id in zip(groups, cluster_ids, strict=True):
+            group_edges = {k: v for k, v in edges.items() if k[0] in group and k[1] in group}
+            decision = decide({i: loaded[i][0] for i in group}, group_edges, {i: loaded[i][1] for i in group})
+            changes.extend(self.store.apply_decision(cluster_id, decision))
+        return changes

@@ -1,0 +1,101 @@
+"""The error hierarchy. Every failure a source can cause is a ``ReprintError`` with a stage."""
+
+from __future__ import annotations
+
+
+class ReprintError(Exception):
+    """Base of every error reprint raises on purpose. ``stage`` names where it happened."""
+
+    stage: str = "pipeline"
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.url})" if self.url else self.message
+
+
+class SourceError(ReprintError):
+    """A source cannot be read at all: unknown kind, unreadable path, malformed listing."""
+
+    stage = "discover"
+
+
+class WarcError(SourceError):
+    """A WARC file is truncated or malformed; records before the fault are kept."""
+
+
+class FetchError(ReprintError):
+    """A URL could not be fetched."""
+
+    stage = "fetch"
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with a non-success status."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int = 0) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+
+
+class ResponseTooLarge(FetchError):
+    """The body went past the size cap."""
+
+
+class DeadlineExceeded(FetchError):
+    """The request took longer than its wall-clock deadline."""
+
+
+class BlockedAddress(FetchError):
+    """The URL resolves to an address reprint may not connect to."""
+
+
+class ExtractError(ReprintError):
+    """A page was fetched but holds no article: not HTML, empty, undecodable."""
+
+    stage = "extract"
+
+
+class NotHTML(ExtractError):
+    """The payload is not an HTML document."""
+
+
+class EmptyPage(ExtractError):
+    """The page has no article text."""
+
+
+class DecodeError(ExtractError):
+    """The bytes cannot be decoded in any declared or detected encoding."""
+
+
+class ConfigError(ReprintError):
+    """Settings or the sources file are wrong."""
+
+    stage = "config"
+
+
+class RobotsDisallowed(FetchError):
+    """robots.txt forbids reprint's user agent to fetch the URL (or robots.txt is unreachable)."""
+
+
+class TooManyRedirects(FetchError):
+    """The redirect chain went past ``fetch_max_redirects``."""
+
+
+class UnsupportedContentType(FetchError):
+    """The server answered with a media type reprint never reads (images, video, PDF ...)."""
+
+
+class FeedError(SourceError):
+    """A feed (RSS, Atom, JSON Feed) cannot be parsed or is refused (entity expansion)."""
+
+
+class SitemapError(SourceError):
+    """A sitemap cannot be parsed, is refused (entity expansion) or nests too deep."""

@@ -1,0 +1,198 @@
+"""Extract stage: Page bytes → Article, with trafilatura doing the reading of the page.
+
+The canonicalizer needs more than the body text: the in-body links (scrapers drop their text), the
+byline, dates, rel=canonical and attribution lines. The page is parsed once; the bits trafilatura
+does not return are read from the same tree before trafilatura prunes it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from urllib.parse import urljoin, urlsplit
+
+import trafilatura
+from lxml import html as lxml_html
+
+from .errors import DecodeError, EmptyPage, NotHTML
+from .records import Article, Link, Page
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
+_HTML_SNIFF = re.compile(rb"<\s*(!doctype\s+html|html|head|body|p|div|article|title)[\s>]", re.I)
+_WS = re.compile(r"\s+")
+
+# Lines by which a republisher credits the original (several languages, lower-case match).
+ATTRIBUTION = re.compile(
+    r"(originally (published|appeared)|first (published|appeared)|read the original article|"
+    r"provided by|republished (from|with permission|under)|this article (is|was) republished|"
+    r"reprinted (with|by) permission|syndicated from|courtesy of|"
+    r"ursprünglich (erschienen|veröffentlicht)|zuerst erschienen|publié à l'origine|"
+    r"publicado originalmente|pubblicato originariamente)",
+    re.I,
+)
+
+
+def decode_html(page: Page) -> tuple[str, str | None]:
+    """Decode the body: charset from the headers, then the meta tag, then UTF-8, then detection.
+
+    Returns the text and a warning when the declared charset was unknown or wrong.
+    """
+    body = page.body
+    if not body.strip():
+        raise EmptyPage("empty response body", url=page.url)
+    declared: list[str] = []
+    header = _HEADER_CHARSET.search(page.content_type)
+    if header:
+        declared.append(header.group(1).decode() if isinstance(header.group(1), bytes) else header.group(1))
+    meta = _META_CHARSET.search(body[:4096])
+    if meta:
+        declared.append(meta.group(1).decode("ascii", "replace"))
+    warning = None
+    for name in declared:
+        try:
+            codec = codecs.lookup(name).name
+        except LookupError:
+            warning = f"unknown charset {name!r}"
+            continue
+        try:
+            return body.decode(codec), warning
+        except UnicodeDecodeError:
+            warning = f"declared charset {name!r} does not decode the page"
+    try:
+        return body.decode("utf-8"), warning
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes  # trafilatura's own dependency
+
+    best = from_bytes(body[:200_000]).best()
+    if best is None:
+        raise DecodeError("cannot determine the page's encoding", url=page.url)
+    note = f"decoded as {best.encoding} by detection"
+    return str(best), f"{warning}; {note}" if warning else note
+
+
+def _clean(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def _flatten(element) -> tuple[str, list[tuple[str, str, int]]]:
+    """Text of a block element with its <ref> links and their character offsets."""
+    parts: list[str] = []
+    links: list[tuple[str, str, int]] = []
+    length = 0
+
+    def add(text: str | None) -> None:
+        nonlocal length
+        if text:
+            text = _WS.sub(" ", text)
+            parts.append(text)
+            length += len(text)
+
+    def walk(el) -> None:
+        if el.tag == "ref":
+            start = length
+            add("".join(el.itertext()))
+            links.append((_clean("".join(el.itertext())), el.get("target", ""), start))
+        else:
+            add(el.text)
+            for child in el:
+                walk(child)
+                add(child.tail)
+        if el.tag in ("lb", "item", "row") and parts and not parts[-1].endswith(" "):
+            add(" ")
+
+    walk(element)
+    raw = "".join(parts)
+    stripped = raw.lstrip()
+    shift = len(raw) - len(stripped)
+    text = stripped.rstrip()
+    return text, [(t, href, max(0, start - shift)) for t, href, start in links]
+
+
+def _head_facts(tree, url: str) -> dict[str, str | None]:
+    def first(xpath: str) -> str | None:
+        found = tree.xpath(xpath)
+        return found[0].strip() if found and isinstance(found[0], str) and found[0].strip() else None
+
+    canonical = first('//link[contains(concat(" ", normalize-space(@rel), " "), " canonical ")]/@href')
+    return {
+        "canonical_url": urljoin(url, canonical) if canonical else None,
+        "language": first("/html/@lang") or first('//meta[@http-equiv="content-language"]/@content'),
+        "site": first('//meta[@property="og:site_name"]/@content'),
+        "title": first("//title/text()") or first('//meta[@property="og:title"]/@content'),
+        "description": first('//meta[@name="description"]/@content')
+        or first('//meta[@property="og:description"]/@content'),
+    }
+
+
+class _NoMeta:
+    title = author = date = sitename = language = None
+
+
+def _blocks(doc, url: str) -> tuple[list[str], list[Link]]:
+    """Paragraph texts of trafilatura's body, and the in-body links with offsets in the joined text."""
+    paragraphs: list[str] = []
+    links: list[Link] = []
+    if doc is None or doc.body is None:
+        return paragraphs, links
+    offset = 0
+    for block in doc.body:
+        ptext, plinks = _flatten(block)
+        if not ptext:
+            continue
+        index = len(paragraphs)
+        paragraphs.append(ptext)
+        links.extend(Link(t, urljoin(url, h) if h else "", offset + s, index) for t, h, s in plinks if t)
+        offset += len(ptext) + 2
+    return paragraphs, links
+
+
+def extract(page: Page) -> tuple[Article, str | None]:
+    """Turn a page into an Article. Raises ExtractError subclasses; returns a warning if any."""
+    ctype = page.content_type.lower()
+    if ctype and not any(t in ctype for t in ("html", "xml", "text/plain")):
+        raise NotHTML(f"content type {page.content_type!r} is not HTML", url=page.url)
+    if not ctype and page.body and not _HTML_SNIFF.search(page.body[:2048]):
+        raise NotHTML("payload does not look like HTML", url=page.url)
+    text, warning = decode_html(page)
+    if not _HTML_SNIFF.search(text[:4096].encode("utf-8", "replace")):
+        raise NotHTML("payload does not look like HTML", url=page.url)
+    try:
+        tree = lxml_html.document_fromstring(text)
+    except Exception as err:  # lxml raises several types for hopeless documents
+        raise NotHTML(f"HTML cannot be parsed: {err}", url=page.url) from err
+    facts = _head_facts(tree, page.url)
+    options = {"url": page.url, "with_metadata": True, "include_links": True, "include_comments": False}
+    doc = trafilatura.bare_extraction(tree, include_tables=True, **options)
+    paragraphs, links = _blocks(doc, page.url)
+    if not paragraphs:
+        # a second, recall-oriented pass on a fresh tree (the first pass pruned its own)
+        doc = trafilatura.bare_extraction(lxml_html.document_fromstring(text), favor_recall=True, **options) or doc
+        paragraphs, links = _blocks(doc, page.url)
+    if not paragraphs and facts["description"]:
+        # last resort: a page with no readable body still has its summary; better than losing it
+        paragraphs = [_clean(facts["description"])]
+        warning = "; ".join(filter(None, [warning, "no article body found, kept the page description"]))
+    if not paragraphs:
+        raise EmptyPage("no article text found", url=page.url)
+    attribution = tuple(p for p in paragraphs if len(p) < 400 and ATTRIBUTION.search(p))
+    attribution_idx = {i for i, p in enumerate(paragraphs) if p in attribution}
+    attribution_urls = tuple(dict.fromkeys(k.href for k in links if k.paragraph in attribution_idx and k.href))
+    meta = doc or _NoMeta()
+    site = facts["site"] or meta.sitename or (urlsplit(page.url).hostname or "")
+    article = Article(
+        url=page.url,
+        title=_clean(meta.title or facts["title"] or ""),
+        text="\n\n".join(paragraphs),
+        paragraphs=tuple(paragraphs),
+        links=tuple(links),
+        byline=_clean(meta.author) if meta.author else None,
+        published=meta.date or None,
+        site=site or None,
+        canonical_url=facts["canonical_url"],
+        language=(facts["language"] or meta.language or None),
+        attribution=attribution,
+        attribution_urls=attribution_urls,
+    )
+    return article, warning

@@ -1,0 +1,42 @@
+"""Tokens and shingles shared by fingerprinting and verification.
+
+Words are lower-cased ``\\w+`` runs; scripts written without spaces (Han, kana, Thai) are split into
+single characters so that n-grams over them still mean something.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_NO_SPACE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens, with unspaced scripts split into characters."""
+    tokens: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if _NO_SPACE_SCRIPT.search(word):
+            tokens.extend(word)
+        else:
+            tokens.append(word)
+    return tokens
+
+
+def shingles(tokens: list[str], n: int) -> set[str]:
+    """The set of word n-grams, joined by a space; a text shorter than n gives one shingle."""
+    if len(tokens) < n:
+        return {" ".join(tokens)} if tokens else set()
+    return {" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def token_starts(text: str) -> list[int]:
+    """Character offset of every token ``tokenize`` yields, in the same order."""
+    starts: list[int] = []
+    for match in _WORD.finditer(text):
+        word = match.group().lower()
+        if _NO_SPACE_SCRIPT.search(word):
+            starts.extend(range(match.start(), match.start() + len(word)))
+        else:
+            starts.append(match.start())
+    return starts

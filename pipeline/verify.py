@@ -1,0 +1,115 @@
+"""Verify stage: align two token sequences and say how the texts relate, with the evidence.
+
+The alignment is rapidfuzz's Levenshtein opcodes over word tokens. From it:
+- equal runs of three or more words are *anchors*: text the two share verbatim;
+- short replace blocks (≤ 3 words a side) between anchors are *substitutions*: what a spinner does;
+- deleted runs are *lost spans*: what a scraper drops (link texts, bylines, blocks).
+A pair is related when the shorter text is mostly covered by anchors plus substitutions, and the two
+share enough word 3-grams that distinct articles on one event (which share vocabulary and the odd
+quoted sentence) stay apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Levenshtein
+
+from .rarity import rarity_shift
+from .records import PairVerdict
+from .text import shingles
+
+MIN_JACCARD3 = 0.10  # distinct same-event articles stay below this in word 3-grams
+MIN_COVERAGE = 0.80  # share of the shorter text explained by anchors + substitutions
+MIN_ANCHORED = 0.40  # share of the shorter text inside verbatim anchors
+MIN_RATIO = 0.10  # an excerpt shorter than this share of the original is not called one
+FULL_RATIO = 0.60  # above this length ratio both texts are whole versions, not excerpt/original
+MAX_SUB = 3  # a replace block this short (each side) is a substitution
+SAMPLE = 12
+
+
+@dataclass(slots=True)
+class Alignment:
+    """Counts from one alignment, seen from side a and side b."""
+
+    n_a: int
+    n_b: int
+    equal: int
+    anchored: int
+    sub_a: int
+    sub_b: int
+    substitutions: list[tuple[str, str]]
+    lost_a: list[tuple[int, int]]  # spans of a missing from b
+    lost_b: list[tuple[int, int]]  # spans of b missing from a
+
+
+def align(a: list[str], b: list[str]) -> Alignment:
+    """Align two token lists and classify every opcode."""
+    equal = anchored = sub_a = sub_b = 0
+    subs: list[tuple[str, str]] = []
+    lost_a: list[tuple[int, int]] = []
+    lost_b: list[tuple[int, int]] = []
+    for op in Levenshtein.opcodes(a, b):
+        la, lb = op.src_end - op.src_start, op.dest_end - op.dest_start
+        if op.tag == "equal":
+            equal += la
+            if la >= 3:
+                anchored += la
+        elif op.tag == "replace" and la <= MAX_SUB and lb <= MAX_SUB:
+            sub_a += la
+            sub_b += lb
+            subs.append((" ".join(a[op.src_start : op.src_end]), " ".join(b[op.dest_start : op.dest_end])))
+        else:
+            if la:
+                lost_a.append((op.src_start, op.src_end))
+            if lb:
+                lost_b.append((op.dest_start, op.dest_end))
+    return Alignment(len(a), len(b), equal, anchored, sub_a, sub_b, subs, lost_a, lost_b)
+
+
+def jaccard3(a: list[str], b: list[str]) -> float:
+    sa, sb = shingles(a, 3), shingles(b, 3)
+    union = len(sa | sb)
+    return len(sa & sb) / union if union else 0.0
+
+
+def verify(a_tokens: list[str], b_tokens: list[str], language: str | None = None) -> PairVerdict:
+    """Relate two tokenized texts. Coverage and evidence are given for side a and side b."""
+    if not a_tokens or not b_tokens:
+        return PairVerdict("unrelated", 0.0, 0.0, 0.0, 0.0)
+    j3 = jaccard3(a_tokens, b_tokens)
+    n_a, n_b = len(a_tokens), len(b_tokens)
+    ratio = min(n_a, n_b) / max(n_a, n_b)
+    if j3 < MIN_JACCARD3 / 2 and ratio > 0.5:
+        # not even half the 3-gram overlap a relation needs: skip the alignment
+        return PairVerdict("unrelated", j3, 0.0, 0.0, 0.0, {"jaccard3": round(j3, 4)})
+    al = align(a_tokens, b_tokens)
+    cov_a = (al.equal + al.sub_a) / n_a
+    cov_b = (al.equal + al.sub_b) / n_b
+    anchored_small = al.anchored / min(n_a, n_b)
+    cov_small = cov_a if n_a <= n_b else cov_b
+    aligned = al.equal + len(al.substitutions)
+    sub_rate = len(al.substitutions) / aligned if aligned else 0.0
+    evidence = {
+        "jaccard3": round(j3, 4),
+        "length_ratio": round(ratio, 4),
+        "anchored": round(anchored_small, 4),
+        "substitutions": len(al.substitutions),
+        "substitution_sample": [list(p) for p in al.substitutions[:SAMPLE]],
+        "rarity_shift": rarity_shift(al.substitutions, language),
+        "lost_a": len(al.lost_a),
+        "lost_b": len(al.lost_b),
+    }
+    related = (
+        j3 >= MIN_JACCARD3 and cov_small >= MIN_COVERAGE and anchored_small >= MIN_ANCHORED and ratio >= MIN_RATIO
+    )
+    if not related:
+        relation = "unrelated"
+    elif ratio < FULL_RATIO and max(cov_a, cov_b) - min(cov_a, cov_b) > 0.25:
+        relation = "subset"
+    elif sub_rate >= 0.02:
+        relation = "spun"
+    else:
+        relation = "same"
+    similarity = round((cov_a * n_a + cov_b * n_b) / (n_a + n_b), 4)
+    return PairVerdict(relation, similarity, round(cov_a, 4), round(cov_b, 4), round(sub_rate, 4), evidence)
