@@ -25,8 +25,9 @@ from .verify import align, verify
 
 SPUN_MIN_PAIRS = 3
 SPUN_MAX_SHIFT = -0.25  # mean Zipf difference (this − other) at or below which this side is spun
-SPUN_MIN_RATE = 0.01
-SCRAPED_MIN_ORPHANS = 2
+SPUN_MIN_RATE = 0.015  # isolated one-word swaps per aligned word
+SPUN_MIN_RARER_SHARE = 0.6  # share of swaps where this side holds the rarer word
+SCRAPED_MIN_ORPHANS = 3
 SCRAPED_MIN_LINKS_LOST = 2
 SCRAPED_MIN_SPANS = 5
 COMPLETE_WITHIN = 0.90
@@ -73,17 +74,64 @@ def _oriented(edges: Mapping[tuple[int, int], PairVerdict], x: int, y: int) -> t
     return None
 
 
-def _spun_against(v: PairVerdict, x_is_a: bool) -> dict[str, Any] | None:
-    shift = v.evidence.get("rarity_shift")
-    if not shift or shift["pairs"] < SPUN_MIN_PAIRS or v.substitution_rate < SPUN_MIN_RATE:
+def _spun_against(v: PairVerdict, x_is_a: bool, *, by_rarity: bool) -> dict[str, Any] | None:
+    shift = v.evidence.get("rarity_shift") or {"mean": 0.0, "median": 0.0, "pairs": 0, "rarer_a": 0, "rarer_b": 0}
+    median = shift["median"] if x_is_a else -shift["median"]
+    rarer, commoner = (shift["rarer_a"], shift["rarer_b"]) if x_is_a else (shift["rarer_b"], shift["rarer_a"])
+    if by_rarity and (
+        shift["pairs"] < SPUN_MIN_PAIRS or median > SPUN_MAX_SHIFT or rarer < SPUN_MIN_RARER_SHARE * shift["pairs"]
+    ):
         return None
     mean = shift["mean"] if x_is_a else -shift["mean"]
-    if mean > SPUN_MAX_SHIFT:
-        return None
     sample = v.evidence.get("substitution_sample", [])
     pairs = [[b, a] for a, b in sample] if x_is_a else sample
-    return {"substitution_rate": v.substitution_rate, "rarity_shift": mean, "substitutions": shift["pairs"],
+    return {"substitution_rate": v.substitution_rate, "swap_rate": _swap_rate(v), "rarity_shift": mean,
+            "median_shift": median, "swaps": shift["pairs"], "rarer_here": rarer, "commoner_here": commoner,
             "sample": pairs}
+
+
+def _swap_rate(v: PairVerdict) -> float:
+    return float(v.evidence.get("swap_rate", 0.0))
+
+
+def _spun_members(
+    ids: list[int], edges: Mapping[tuple[int, int], PairVerdict], members: Mapping[int, _Member]
+) -> dict[int, dict[str, Any]]:
+    """Members that carry word swaps against another member, and are the side that did the swapping.
+
+    Which side swapped is read from the words themselves: a spinner's synonyms are rarer than the
+    words they replace (``rarity``). When rarity does not say, the side that other members agree
+    with (few swaps against it) is the original wording.
+    """
+    support = dict.fromkeys(ids, 0)
+    for (a, b), v in edges.items():
+        if a in support and b in support and v.related and _swap_rate(v) < SPUN_MIN_RATE / 3:
+            support[a] += 1
+            support[b] += 1
+    spun: dict[int, dict[str, Any]] = {}
+    for x in ids:
+        for y in ids:
+            if y == x:
+                continue
+            found = _oriented(edges, x, y)
+            if found is None:
+                continue
+            v, x_is_a = found
+            if _swap_rate(v) < SPUN_MIN_RATE or v.evidence.get("swaps", 0) < SPUN_MIN_PAIRS:
+                continue
+            ev = _spun_against(v, x_is_a, by_rarity=True)
+            if ev:
+                ev["decided_by"] = "rarity"
+            elif support[y] > support[x]:
+                ev = _spun_against(v, x_is_a, by_rarity=False)
+                if ev["median_shift"] > -SPUN_MAX_SHIFT:  # rarity points the other way: leave it
+                    ev = None
+                else:
+                    ev["decided_by"] = "consensus"
+            if ev and (x not in spun or ev["swap_rate"] > spun[x]["swap_rate"]):
+                spun[x] = {**ev, "against": members[y].article.url,
+                           "support": {"here": support[x], "there": support[y]}}
+    return spun
 
 
 def _link_token_ranges(article: Article) -> list[tuple[int, int, str]]:
@@ -110,8 +158,17 @@ def _scraped_against(x: _Member, ref: _Member) -> dict[str, Any]:
     for s, e in lost:
         for i in range(s, e):
             lost_tokens[i] = True
+    span_len = [0] * ref.size
+    for s, e in lost:
+        for i in range(s, e):
+            span_len[i] = e - s
     links = _link_token_ranges(ref.article)
-    links_lost = [text for s, e, text in links if e <= ref.size and all(lost_tokens[s:e])]
+    # a scraper leaves a hole exactly where the link text stood, the words around it intact; a link
+    # inside a dropped block (related stories, boilerplate) says nothing about scraping
+    links_lost = [
+        text for s, e, text in links
+        if e <= ref.size and all(lost_tokens[s:e]) and span_len[s] <= (e - s) + 2
+    ]
     short = [(s, e) for s, e in lost if e - s <= 8 and s > 0 and e < ref.size]
     blocks = [(s, e) for s, e in lost if e - s > 8 and s > 0 and e < ref.size]
     return {
@@ -138,18 +195,7 @@ def decide(
     }
     ids = sorted(members, key=lambda i: members[i].article.url)
 
-    # spun: rarer words than some other member across their substitutions
-    spun: dict[int, dict[str, Any]] = {}
-    for x in ids:
-        for y in ids:
-            if x == y:
-                continue
-            found = _oriented(edges, x, y)
-            if found is None:
-                continue
-            ev = _spun_against(found[0], found[1])
-            if ev and (x not in spun or ev["rarity_shift"] < spun[x]["rarity_shift"]):
-                spun[x] = {**ev, "against": members[y].article.url}
+    spun = _spun_members(ids, edges, members)
 
     # credit: rel=canonical and attribution links from other members
     by_url = {_norm_url(m.article.url): i for i, m in members.items()}

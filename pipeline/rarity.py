@@ -34,16 +34,17 @@ def zipf(word: str, lang: str) -> float:
 
 
 def rarity_shift(substitutions: list[tuple[str, str]], language: str | None) -> dict[str, float] | None:
-    """Mean Zipf(a) − Zipf(b) over one-word alphabetic substitutions; negative: a's words are rarer."""
+    """Zipf(a) − Zipf(b) over one-word substitutions (mean, median, counts); negative: a's words are rarer."""
     lang = language_code(language)
     if lang is None:
         return None
-    diffs = [
-        zipf(a, lang) - zipf(b, lang)
-        for a, b in substitutions
-        if " " not in a and " " not in b and a.isalpha() and b.isalpha()
-    ]
+    diffs = sorted(zipf(a, lang) - zipf(b, lang) for a, b in substitutions)
     if not diffs:
         return None
-    rarer_a = sum(1 for d in diffs if d < 0)
-    return {"mean": round(sum(diffs) / len(diffs), 3), "pairs": len(diffs), "rarer_a": rarer_a}
+    return {
+        "mean": round(sum(diffs) / len(diffs), 3),
+        "median": round(diffs[len(diffs) // 2], 3),
+        "pairs": len(diffs),
+        "rarer_a": sum(1 for d in diffs if d < 0),
+        "rarer_b": sum(1 for d in diffs if d > 0),
+    }

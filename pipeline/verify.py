@@ -39,6 +39,7 @@ class Alignment:
     sub_a: int
     sub_b: int
     substitutions: list[tuple[str, str]]
+    swaps: list[tuple[str, str]]  # isolated one-word substitutions between two real words
     lost_a: list[tuple[int, int]]  # spans of a missing from b
     lost_b: list[tuple[int, int]]  # spans of b missing from a
 
@@ -47,9 +48,11 @@ def align(a: list[str], b: list[str]) -> Alignment:
     """Align two token lists and classify every opcode."""
     equal = anchored = sub_a = sub_b = 0
     subs: list[tuple[str, str]] = []
+    swaps: list[tuple[str, str]] = []
     lost_a: list[tuple[int, int]] = []
     lost_b: list[tuple[int, int]] = []
-    for op in Levenshtein.opcodes(a, b):
+    ops = Levenshtein.opcodes(a, b)
+    for k, op in enumerate(ops):
         la, lb = op.src_end - op.src_start, op.dest_end - op.dest_start
         if op.tag == "equal":
             equal += la
@@ -58,13 +61,30 @@ def align(a: list[str], b: list[str]) -> Alignment:
         elif op.tag == "replace" and la <= MAX_SUB and lb <= MAX_SUB:
             sub_a += la
             sub_b += lb
-            subs.append((" ".join(a[op.src_start : op.src_end]), " ".join(b[op.dest_start : op.dest_end])))
+            pair = (" ".join(a[op.src_start : op.src_end]), " ".join(b[op.dest_start : op.dest_end]))
+            subs.append(pair)
+            if la == lb == 1 and _isolated(ops, k) and _word_swap(*pair):
+                swaps.append(pair)
         else:
             if la:
                 lost_a.append((op.src_start, op.src_end))
             if lb:
                 lost_b.append((op.dest_start, op.dest_end))
-    return Alignment(len(a), len(b), equal, anchored, sub_a, sub_b, subs, lost_a, lost_b)
+    return Alignment(len(a), len(b), equal, anchored, sub_a, sub_b, subs, swaps, lost_a, lost_b)
+
+
+def _isolated(ops, k: int) -> bool:
+    """A replace op with equal runs of two or more words on both sides: a clean substitution."""
+    before = ops[k - 1] if k > 0 else None
+    after = ops[k + 1] if k + 1 < len(ops) else None
+    return all(
+        o is not None and o.tag == "equal" and o.src_end - o.src_start >= 2 for o in (before, after)
+    )
+
+
+def _word_swap(x: str, y: str) -> bool:
+    """Two different words, neither a piece of the other (a cut link inside a compound is not a synonym)."""
+    return x.isalpha() and y.isalpha() and len(x) > 2 and len(y) > 2 and x not in y and y not in x
 
 
 def jaccard3(a: list[str], b: list[str]) -> float:
@@ -95,8 +115,10 @@ def verify(a_tokens: list[str], b_tokens: list[str], language: str | None = None
         "length_ratio": round(ratio, 4),
         "anchored": round(anchored_small, 4),
         "substitutions": len(al.substitutions),
-        "substitution_sample": [list(p) for p in al.substitutions[:SAMPLE]],
-        "rarity_shift": rarity_shift(al.substitutions, language),
+        "swaps": len(al.swaps),
+        "swap_rate": round(len(al.swaps) / aligned, 4) if aligned else 0.0,
+        "substitution_sample": [list(p) for p in al.swaps[:SAMPLE]],
+        "rarity_shift": rarity_shift(al.swaps, language),
         "lost_a": len(al.lost_a),
         "lost_b": len(al.lost_b),
     }
