@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from .records import Article, ClusterDecision, MemberDecision, PairVerdict
 from .text import token_starts, tokenize
-from .verify import align, verify
+from .verify import align, verify_articles
 
 SPUN_MIN_PAIRS = 3
 SPUN_MAX_SHIFT = -0.25  # mean Zipf difference (this − other) at or below which this side is spun
@@ -270,8 +270,9 @@ def decide(
             evidence["canonical"] = {"reason": ", ".join(why)}
         else:
             found = _oriented(edges, i, canonical)
-            v = found[0] if found else verify(members[i].tokens, members[canonical].tokens,
-                                              members[i].article.language)
+            v = found[0] if found else verify_articles(
+                members[i].article.url, members[i].tokens, members[canonical].article.url,
+                members[canonical].tokens, members[i].article.language)
             similarity = v.similarity
             evidence["relation"] = {"to_canonical": v.relation, "similarity": v.similarity,
                                     "jaccard3": v.evidence.get("jaccard3")}

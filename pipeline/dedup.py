@@ -19,7 +19,7 @@ from .records import Article, PairVerdict
 from .settings import Settings, get_settings
 from .store import Store
 from .text import tokenize
-from .verify import verify
+from .verify import verify_articles
 
 
 @dataclass(slots=True)
@@ -80,11 +80,12 @@ class Deduplicator:
         others = self.articles(candidates)
         edges: dict[tuple[int, int], PairVerdict] = {}
         for other_id, (other, other_tokens) in others.items():
+            language = min(filter(None, [article.language, other.language]), default=None)
             if other_id < article_id:
-                verdict = verify(other_tokens, tokens, other.language or article.language)
+                verdict = verify_articles(other.url, other_tokens, article.url, tokens, language)
                 key = (other_id, article_id)
             else:
-                verdict = verify(tokens, other_tokens, article.language or other.language)
+                verdict = verify_articles(article.url, tokens, other.url, other_tokens, language)
                 key = (article_id, other_id)
             if verdict.related:
                 edges[key] = verdict

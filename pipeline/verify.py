@@ -133,5 +133,26 @@ def verify(a_tokens: list[str], b_tokens: list[str], language: str | None = None
         relation = "spun"
     else:
         relation = "same"
-    similarity = round((cov_a * n_a + cov_b * n_b) / (n_a + n_b), 4)
+    similarity = round(2 * al.equal / (n_a + n_b), 4)  # verbatim share: substitutions don't count
     return PairVerdict(relation, similarity, round(cov_a, 4), round(cov_b, 4), round(sub_rate, 4), evidence)
+
+
+def flipped(v: PairVerdict) -> PairVerdict:
+    """The same verdict seen from the other side (a and b swapped)."""
+    ev = dict(v.evidence)
+    shift = ev.get("rarity_shift")
+    if shift:
+        ev["rarity_shift"] = {**shift, "mean": -shift["mean"], "median": -shift["median"],
+                              "rarer_a": shift["rarer_b"], "rarer_b": shift["rarer_a"]}
+    if "substitution_sample" in ev:
+        ev["substitution_sample"] = [[b, a] for a, b in ev["substitution_sample"]]
+    ev["lost_a"], ev["lost_b"] = ev.get("lost_b", 0), ev.get("lost_a", 0)
+    return PairVerdict(v.relation, v.similarity, v.coverage_b, v.coverage_a, v.substitution_rate, ev)
+
+
+def verify_articles(x_url: str, x_tokens: list[str], y_url: str, y_tokens: list[str],
+                    language: str | None = None) -> PairVerdict:
+    """``verify`` with x as side a, computed in URL order so the alignment never depends on arrival order."""
+    if x_url <= y_url:
+        return verify(x_tokens, y_tokens, language)
+    return flipped(verify(y_tokens, x_tokens, language))
