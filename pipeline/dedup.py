@@ -1,21 +1,24 @@
 """Dedup stage: fingerprint → match → verify → cluster → canonicalize, for one new article.
 
-Clusters are the connected components of verified pair relations. Every candidate the index returns
-is verified (not only the first that matches), so the set of relations, and therefore the clusters,
-canonicals and flags, do not depend on the order in which pages arrive.
+Every candidate the index returns is verified (not only the first that matches), so the set of
+relations, and therefore the clusters (``cluster.partition``), canonicals and flags, do not depend on
+the order in which pages arrive. The index and the lock around re-clustering are pluggable: in-process
+by default, shared (Redis, PostgreSQL) when workers on several machines add articles at once.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .canonical import decide
 from .cluster import partition
 from .fingerprint import fingerprint_tokens
 from .index import LSHIndex
-from .records import Article, PairVerdict
+from .records import Article, PairVerdict, Signature
 from .settings import Settings, get_settings
 from .store import Store
 from .text import tokenize
@@ -34,16 +37,34 @@ class DedupOutcome:
     changes: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Deduplicator:
-    """Holds the in-process index (rebuilt from stored signatures at start) over one store."""
+class CandidateIndex(Protocol):
+    """What the dedup stage needs of an index: an atomic query-then-insert."""
 
-    def __init__(self, store: Store, settings: Settings | None = None, *, cache_size: int = 2048) -> None:
+    def query_insert(self, article_id: int, sig: Signature) -> set[int]: ...
+
+
+class Deduplicator:
+    """Runs the dedup stage over one store, with an index (by default in-process, rebuilt from the store)."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | None = None,
+        *,
+        index: CandidateIndex | None = None,
+        lock: Callable[[], AbstractContextManager[Any]] | None = None,
+        cache_size: int = 2048,
+    ) -> None:
         self.store = store
         self.settings = settings or get_settings()
-        self.index = LSHIndex(self.settings.num_perm)
-        for article_id, sig in store.signatures():
-            if sig.n_tokens >= self.settings.min_tokens:
-                self.index.insert(article_id, sig)
+        if index is None:
+            local = LSHIndex(self.settings.num_perm)
+            for article_id, sig in store.signatures():
+                if sig.n_tokens >= self.settings.min_tokens:
+                    local.insert(article_id, sig)
+            index = local
+        self.index = index
+        self._lock = lock or nullcontext
         self._articles: OrderedDict[int, tuple[Article, list[str]]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -65,6 +86,9 @@ class Deduplicator:
 
     def add(self, page_id: int, article: Article) -> DedupOutcome:
         """Store the article, relate it to its verified near-duplicates and re-decide its cluster."""
+        existing = self.store.article_for_page(page_id)
+        if existing is not None:  # a redelivered task or a repeated ingest changes nothing twice
+            return DedupOutcome(existing, self.store.cluster_of([existing])[existing])
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
         article_id = self.store.add_article(page_id, article, sig)
@@ -72,8 +96,7 @@ class Deduplicator:
         outcome = DedupOutcome(article_id, self.store.cluster_of([article_id])[article_id])
         if sig.n_tokens < self.settings.min_tokens:
             return outcome
-        candidates = self.index.query(sig)
-        self.index.insert(article_id, sig)
+        candidates = self.index.query_insert(article_id, sig) - {article_id}
         outcome.candidates = len(candidates)
         if not candidates:
             return outcome
@@ -93,7 +116,8 @@ class Deduplicator:
         if not edges:
             return outcome
         self.store.add_edges(edges)
-        outcome.changes = self.recluster(article_id)
+        with self._lock():
+            outcome.changes = self.recluster(article_id)
         outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
         return outcome
 

@@ -38,6 +38,12 @@ class LSHIndex:
                 found.update(lsh.query(self._minhash(sig, kind)))
         return found
 
+    def query_insert(self, article_id: int, sig: Signature) -> set[int]:
+        """Candidates for a new article, then the article itself indexed (one process: atomic)."""
+        found = self.query(sig)
+        self.insert(article_id, sig)
+        return found
+
     def insert(self, article_id: int, sig: Signature) -> None:
         if article_id in self._ids:
             return

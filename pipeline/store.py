@@ -458,6 +458,10 @@ class Store:
                     s.add(EventRow(type="flags_changed", cluster_id=cluster_id, article_id=row.id,
                                    data={"old": list(row.flags or []), "new": list(m.flags)}))
                     changes.append({"type": "flags_changed", "article_id": row.id, "flags": list(m.flags)})
+                if row.is_canonical != m.canonical:
+                    # per-article status: a follower of the feed mirrors the canonical set from these alone
+                    s.add(EventRow(type="canonical_status", cluster_id=cluster_id, article_id=row.id,
+                                   data={"canonical": m.canonical}))
                 row.is_canonical = m.canonical
                 row.flags = list(m.flags)
                 row.evidence = m.evidence
