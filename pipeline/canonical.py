@@ -7,12 +7,16 @@ order they arrived in, so re-running it after any arrival gives the same answer.
   consistently rarer (see ``rarity``): decided from any two copies, no original needed.
 - **scraped**: against a fuller member, in-body link texts or short spans are missing, or the text
   itself shows orphaned punctuation where link text was cut ("establishing a ."), or the byline is gone.
-- **canonical**: among unflagged members, the most complete (within 10% of the longest), then the one
-  other members credit (rel=canonical, attribution links), then the earliest published date.
+- **canonical**: among unflagged members that are whole versions (not excerpts: at least half the longest),
+  the one other members credit (rel=canonical, attribution links), then one that declares itself
+  canonical, then the most complete (within 10% of the longest), then the earliest published date.
+  Credit outranks a few percent of length because extraction of an original page is often noisier
+  than of the copies lifted from it.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +35,9 @@ SCRAPED_MIN_ORPHANS = 3
 SCRAPED_MIN_LINKS_LOST = 2
 SCRAPED_MIN_SPANS = 5
 COMPLETE_WITHIN = 0.90
+PARTIAL_BELOW = 0.50  # shorter than this share of the longest member: a partial copy
+SCRAPED_BYLINE_ALONE = True  # a byline dropped by an unspun copy is what a scraper leaves
+REFERENCES = 3  # scraped losses are looked for against this many of the most original members
 
 ORPHANED = re.compile(
     r"\w[ \t]+[.,](?=\s|$)"  # "establishing a ."  "from , to"
@@ -138,8 +145,6 @@ def _link_token_ranges(article: Article) -> list[tuple[int, int, str]]:
     starts = token_starts(article.text)
     if not starts:
         return []
-    import bisect
-
     ranges = []
     for link in article.links:
         n = len(tokenize(link.text))
@@ -150,10 +155,28 @@ def _link_token_ranges(article: Article) -> list[tuple[int, int, str]]:
     return ranges
 
 
+def _segments(article: Article, n_tokens: int) -> list[int]:
+    """Segment (paragraph, list item or line) index of every token of the article text."""
+    starts = token_starts(article.text)[:n_tokens]
+    breaks = [m.start() for m in re.finditer(r"\n", article.text)]
+    return [bisect.bisect_left(breaks, pos) for pos in starts]
+
+
 def _scraped_against(x: _Member, ref: _Member) -> dict[str, Any]:
-    """What x lost compared with the fuller ref: link texts, short spans, blocks, byline."""
+    """What x lost compared with the fuller ref: link texts, short spans, blocks, byline.
+
+    Only holes *inside* running text count as scraping: a span whose segment lost nothing else.
+    A whole paragraph or list item gone is a dropped block (often boilerplate the copy never had).
+    """
     al = align(ref.tokens, x.tokens)
-    lost = al.lost_a  # spans of ref missing from x
+    segment = _segments(ref.article, ref.size)
+
+    def in_text(s: int, e: int) -> bool:
+        if len(segment) < ref.size or s >= e:
+            return False
+        return (s > 0 and segment[s - 1] == segment[s]) or (e < ref.size and segment[e - 1] == segment[e])
+
+    lost = [(s, e) for s, e in al.lost_a]  # spans of ref missing from x
     lost_tokens = [False] * ref.size
     for s, e in lost:
         for i in range(s, e):
@@ -167,9 +190,9 @@ def _scraped_against(x: _Member, ref: _Member) -> dict[str, Any]:
     # inside a dropped block (related stories, boilerplate) says nothing about scraping
     links_lost = [
         text for s, e, text in links
-        if e <= ref.size and all(lost_tokens[s:e]) and span_len[s] <= (e - s) + 2
+        if e <= ref.size and all(lost_tokens[s:e]) and span_len[s] <= (e - s) + 2 and in_text(s, e)
     ]
-    short = [(s, e) for s, e in lost if e - s <= 8 and s > 0 and e < ref.size]
+    short = [(s, e) for s, e in lost if e - s <= 8 and in_text(s, e)]
     blocks = [(s, e) for s, e in lost if e - s > 8 and s > 0 and e < ref.size]
     return {
         "against": ref.article.url,
@@ -206,13 +229,17 @@ def decide(
             if j is not None and j != i:
                 credit[j] += 1
 
+    self_canonical = {i: _norm_url(m.article.canonical_url) == _norm_url(m.article.url) for i, m in members.items()}
+
     def rank(pool: list[int]) -> list[int]:
         longest = max(members[i].size for i in pool)
         return sorted(
             pool,
             key=lambda i: (
-                members[i].size < COMPLETE_WITHIN * longest,
+                members[i].size < PARTIAL_BELOW * longest,  # an excerpt is never the canonical
                 -credit[i],
+                not self_canonical[i],
+                members[i].size < COMPLETE_WITHIN * longest,
                 members[i].article.published or "9999",
                 -members[i].size,
                 members[i].article.url,
@@ -220,29 +247,36 @@ def decide(
         )
 
     unspun = [i for i in ids if i not in spun] or ids
-    reference = rank(unspun)[0]
+    references = rank(unspun)[:REFERENCES]
 
     scraped: dict[int, dict[str, Any]] = {}
     for x in ids:
         orphans = orphaned_punctuation(members[x].article.text)
-        ref_orphans = len(orphaned_punctuation(members[reference].article.text)) if x != reference else 0
         evidence: dict[str, Any] = {}
-        reasons = []
-        if len(orphans) >= SCRAPED_MIN_ORPHANS and len(orphans) > ref_orphans:
+        reasons: list[str] = []
+        fewest_ref_orphans = min(len(orphaned_punctuation(members[r].article.text)) for r in references)
+        if len(orphans) >= SCRAPED_MIN_ORPHANS and len(orphans) > fewest_ref_orphans:
             reasons.append("orphaned_punctuation")
             evidence["orphaned_punctuation"] = len(orphans)
             evidence["orphan_sample"] = orphans[:8]
-        if x != reference:
-            lost = _scraped_against(members[x], members[reference])
-            evidence.update(lost)
+        for ref in references:
+            if ref == x:  # only a more original member can show what x lost
+                break
+            lost = _scraped_against(members[x], members[ref])
+            found = []
             if lost["links_lost"] >= SCRAPED_MIN_LINKS_LOST:
-                reasons.append("link_text_lost")
+                found.append("link_text_lost")
             if lost["short_spans_lost"] >= SCRAPED_MIN_SPANS:
-                reasons.append("spans_lost")
-            if lost["byline_lost"] and x not in spun:
-                reasons.append("byline_lost")
-            if not members[x].article.attribution and members[reference].article.attribution:
-                evidence["attribution_lost"] = True
+                found.append("spans_lost")
+            if lost["byline_lost"] and x not in spun and SCRAPED_BYLINE_ALONE:
+                found.append("byline_lost")
+            if not members[x].article.attribution and members[ref].article.attribution:
+                lost["attribution_lost"] = True
+            if found or "against" not in evidence:
+                evidence.update(lost)
+            if found:
+                reasons.extend(found)
+                break
         if reasons:
             scraped[x] = {"reasons": reasons, **evidence}
 

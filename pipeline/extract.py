@@ -89,6 +89,11 @@ def _flatten(element) -> tuple[str, list[tuple[str, str, int]]]:
             parts.append(text)
             length += len(text)
 
+    def newline() -> None:
+        nonlocal length
+        parts.append("\n")
+        length += 1
+
     def walk(el) -> None:
         if el.tag == "ref":
             start = length
@@ -99,8 +104,8 @@ def _flatten(element) -> tuple[str, list[tuple[str, str, int]]]:
             for child in el:
                 walk(child)
                 add(child.tail)
-        if el.tag in ("lb", "item", "row") and parts and not parts[-1].endswith(" "):
-            add(" ")
+        if el.tag in ("lb", "item", "row") and parts and not parts[-1].endswith("\n"):
+            newline()  # list items and lines stay apart: a dropped item is a block, not a hole
 
     walk(element)
     raw = "".join(parts)
