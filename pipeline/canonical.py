@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from rapidfuzz.distance import Levenshtein
+
+from .rarity import rarity_shift
 from .records import Article, ClusterDecision, MemberDecision, PairVerdict
 from .text import token_starts, tokenize
-from .verify import align, verify_articles
+from .verify import _word_swap, align, verify_articles
 
 SPUN_MIN_PAIRS = 3
 SPUN_MAX_SHIFT = -0.25  # mean Zipf difference (this − other) at or below which this side is spun
-SPUN_MIN_RATE = 0.015  # isolated one-word swaps per aligned word
+SPUN_MIN_RATE = 0.006  # isolated one-word swaps per aligned word (clean copies stay under 0.005)
 SPUN_MIN_RARER_SHARE = 0.6  # share of swaps where this side holds the rarer word
 SCRAPED_MIN_ORPHANS = 3
 SCRAPED_MIN_LINKS_LOST = 2
@@ -101,8 +105,72 @@ def _swap_rate(v: PairVerdict) -> float:
     return float(v.evidence.get("swap_rate", 0.0))
 
 
+def _consensus_spun(ids: list[int], members: Mapping[int, _Member]) -> dict[int, dict[str, Any]]:
+    """With three or more whole versions, the original wording at each position is what most say.
+
+    Every version is aligned to the longest; at each position where three or more versions have a
+    word and a strict majority agree, a version with another real word there deviates. A spinner
+    swaps a different random subset of words in each copy, so the majority keeps the original.
+    """
+    longest = max(members[i].size for i in ids)
+    whole = [i for i in ids if members[i].size >= PARTIAL_BELOW * longest]
+    if len(whole) < 3:
+        return {}
+    pivot = max(whole, key=lambda i: (members[i].size, members[i].article.url))
+    base = members[pivot].tokens
+    columns: list[dict[int, str]] = [{pivot: w} for w in base]
+    for i in whole:
+        if i == pivot:
+            continue
+        other = members[i].tokens
+        for op in Levenshtein.opcodes(base, other):
+            width = op.src_end - op.src_start
+            if op.tag == "equal" or (op.tag == "replace" and width == op.dest_end - op.dest_start):
+                for k in range(width):
+                    columns[op.src_start + k][i] = other[op.dest_start + k]
+    majority: list[str | None] = []
+    for column in columns:
+        word, votes = Counter(column.values()).most_common(1)[0] if len(column) >= 3 else (None, 0)
+        majority.append(word if votes * 2 > len(column) else None)
+
+    def anchored(i: int, k: int) -> bool:
+        """Version i has a word at position k that another version shares."""
+        if not 0 <= k < len(columns) or i not in columns[k]:
+            return False
+        word = columns[k][i]
+        return any(w == word for j, w in columns[k].items() if j != i)
+
+    deviations: dict[int, list[tuple[str, str]]] = {i: [] for i in whole}
+    covered = dict.fromkeys(whole, 0)
+    for k, column in enumerate(columns):
+        word = majority[k]
+        if word is None:
+            continue
+        for i, w in column.items():
+            covered[i] += 1
+            # an isolated one-word difference, the words around it as the majority has them
+            if w != word and _word_swap(w, word) and anchored(i, k - 1) and anchored(i, k + 1):
+                deviations[i].append((w, word))
+    found: dict[int, dict[str, Any]] = {}
+    lang = next((members[i].article.language for i in whole if members[i].article.language), None)
+    for i, devs in deviations.items():
+        rate = len(devs) / covered[i] if covered[i] else 0.0
+        if len(devs) < SPUN_MIN_PAIRS or rate < SPUN_MIN_RATE:
+            continue
+        shift = rarity_shift(devs, lang)
+        if shift and shift["median"] >= 0:  # its words are not the rarer ones: another version, not a spin
+            continue
+        found[i] = {"swap_rate": round(rate, 4), "swaps": len(devs), "versions": len(whole),
+                    "rarity_shift": shift["mean"] if shift else None, "decided_by": "consensus",
+                    "sample": [list(p) for p in devs[:12]]}
+    return found
+
+
 def _spun_members(
-    ids: list[int], edges: Mapping[tuple[int, int], PairVerdict], members: Mapping[int, _Member]
+    ids: list[int],
+    edges: Mapping[tuple[int, int], PairVerdict],
+    members: Mapping[int, _Member],
+    credit: Mapping[int, int],
 ) -> dict[int, dict[str, Any]]:
     """Members that carry word swaps against another member, and are the side that did the swapping.
 
@@ -110,13 +178,16 @@ def _spun_members(
     words they replace (``rarity``). When rarity does not say, the side that other members agree
     with (few swaps against it) is the original wording.
     """
+    # a version other members credit is their source: copies outvoting it means they share an older text
+    spun = {i: ev for i, ev in _consensus_spun(ids, members).items() if not credit.get(i)}
     support = dict.fromkeys(ids, 0)
     for (a, b), v in edges.items():
         if a in support and b in support and v.related and _swap_rate(v) < SPUN_MIN_RATE / 3:
             support[a] += 1
             support[b] += 1
-    spun: dict[int, dict[str, Any]] = {}
     for x in ids:
+        if x in spun:
+            continue
         for y in ids:
             if y == x:
                 continue
@@ -218,8 +289,6 @@ def decide(
     }
     ids = sorted(members, key=lambda i: members[i].article.url)
 
-    spun = _spun_members(ids, edges, members)
-
     # credit: rel=canonical and attribution links from other members
     by_url = {_norm_url(m.article.url): i for i, m in members.items()}
     credit = dict.fromkeys(ids, 0)
@@ -228,6 +297,8 @@ def decide(
             j = by_url.get(_norm_url(target))
             if j is not None and j != i:
                 credit[j] += 1
+
+    spun = _spun_members(ids, edges, members, credit)
 
     self_canonical = {i: _norm_url(m.article.canonical_url) == _norm_url(m.article.url) for i, m in members.items()}
 
@@ -254,7 +325,9 @@ def decide(
         orphans = orphaned_punctuation(members[x].article.text)
         evidence: dict[str, Any] = {}
         reasons: list[str] = []
-        fewest_ref_orphans = min(len(orphaned_punctuation(members[r].article.text)) for r in references)
+        fewest_ref_orphans = min(
+            (len(orphaned_punctuation(members[r].article.text)) for r in references if r != x), default=0
+        )
         if len(orphans) >= SCRAPED_MIN_ORPHANS and len(orphans) > fewest_ref_orphans:
             reasons.append("orphaned_punctuation")
             evidence["orphaned_punctuation"] = len(orphans)
