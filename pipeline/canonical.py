@@ -29,11 +29,11 @@ from rapidfuzz.distance import Levenshtein
 from .rarity import rarity_shift
 from .records import Article, ClusterDecision, MemberDecision, PairVerdict
 from .text import token_starts, tokenize
-from .verify import _word_swap, align, verify_articles
+from .verify import MIN_SWAP_RATE, _word_swap, align, verify_articles
 
 SPUN_MIN_PAIRS = 3
 SPUN_MAX_SHIFT = -0.25  # mean Zipf difference (this − other) at or below which this side is spun
-SPUN_MIN_RATE = 0.006  # isolated one-word swaps per aligned word (clean copies stay under 0.005)
+SPUN_MIN_RATE = MIN_SWAP_RATE  # isolated one-word swaps per aligned word (clean copies stay under 0.005)
 SPUN_MIN_RARER_SHARE = 0.6  # share of swaps where this side holds the rarer word
 SCRAPED_MIN_ORPHANS = 3
 SCRAPED_MIN_LINKS_LOST = 2

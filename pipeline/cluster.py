@@ -7,7 +7,7 @@ of bigger ones (an excerpt) attaches to exactly one bigger root core: the one it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from .records import PairVerdict
 
@@ -29,16 +29,30 @@ class _UnionFind:
 
 
 def partition(
-    sizes: Mapping[int, int], keys: Mapping[int, str], edges: Mapping[tuple[int, int], PairVerdict]
+    sizes: Mapping[int, int],
+    keys: Mapping[int, str],
+    edges: Mapping[tuple[int, int], PairVerdict],
+    compatible: Callable[[int, int], bool] | None = None,
 ) -> list[set[int]]:
-    """Group articles (id → token count; key → stable tie-break, e.g. the URL) into clusters."""
+    """Group articles (id → token count; key → stable tie-break, e.g. the URL) into clusters.
+
+    ``compatible(a, b)`` can veto an attachment: a part joins a group only if it is compatible with
+    every article already in it (so a short quote never sits with versions it barely overlaps).
+    """
     uf = _UnionFind(sizes)
-    for (a, b), v in edges.items():
-        if v.relation != "subset":
-            uf.union(a, b)
-    cores: dict[int, set[int]] = {}
-    for i in sizes:
-        cores.setdefault(uf.find(i), set()).add(i)
+    cores: dict[int, set[int]] = {i: {i} for i in sizes}
+    whole = [(a, b, v) for (a, b), v in edges.items() if v.relation != "subset"]
+    # strongest relations first, ties by URL: the same edges always build the same cores
+    for a, b, _v in sorted(whole, key=lambda e: (-e[2].similarity, min(keys[e[0]], keys[e[1]]),
+                                                  max(keys[e[0]], keys[e[1]]))):
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb:
+            continue
+        if compatible is not None and not all(compatible(x, y) for x in cores[ra] for y in cores[rb]):
+            continue
+        uf.union(ra, rb)
+        keep = uf.find(ra)
+        cores[keep] = cores.pop(ra) | cores.pop(rb)
 
     def core_size(root: int) -> int:
         return max(sizes[i] for i in cores[root])
@@ -63,14 +77,16 @@ def partition(
         links[small][big] = max(links[small].get(big, 0.0), score)
     order = sorted(cores, key=rank)
     root_of: dict[int, int] = {}
-    for r in order:
-        parents = [(score, core_key(p), p) for p, score in links.get(r, {}).items() if root_of.get(p) == p]
-        if parents:
-            best = sorted(parents, key=lambda t: (-t[0], t[1]))[0][2]
-            root_of[r] = best
-        else:
-            root_of[r] = r
     groups: dict[int, set[int]] = {}
-    for r, members in cores.items():
-        groups.setdefault(root_of[r], set()).update(members)
+    for r in order:
+        parents = sorted(
+            ((score, core_key(p), p) for p, score in links.get(r, {}).items() if root_of.get(p) == p),
+            key=lambda t: (-t[0], t[1]),
+        )
+        root_of[r] = r
+        for _score, _key, parent in parents:
+            if compatible is None or all(compatible(a, b) for a in cores[r] for b in groups[parent]):
+                root_of[r] = parent
+                break
+        groups.setdefault(root_of[r], set()).update(cores[r])
     return sorted(groups.values(), key=lambda g: min(keys[i] for i in g))

@@ -21,8 +21,8 @@ from .index import LSHIndex
 from .records import Article, PairVerdict, Signature
 from .settings import Settings, get_settings
 from .store import Store
-from .text import tokenize
-from .verify import verify_articles
+from .text import shingles, tokenize
+from .verify import MIN_JACCARD3, spun_part, verify_articles
 
 
 @dataclass(slots=True)
@@ -126,8 +126,25 @@ class Deduplicator:
         component = self.store.component(article_id)
         loaded = self.articles(component)
         edges = self.store.edges(component)
+        grams: dict[int, set[str]] = {}
+        EXCERPT_CONTAINED = 0.8
+
+        def compatible(a: int, b: int) -> bool:
+            for i in (a, b):
+                if i not in grams:
+                    grams[i] = shingles(loaded[i][1], 3)
+            union = len(grams[a] | grams[b])
+            shared = len(grams[a] & grams[b])
+            if union and shared / union >= MIN_JACCARD3:
+                return True
+            smaller = min(len(grams[a]), len(grams[b]))
+            if smaller and shared / smaller >= EXCERPT_CONTAINED:
+                return True
+            # below the 3-gram floor only when spinning broke the 3-grams of a text that is still there
+            return spun_part(loaded[a][1], loaded[b][1])
+
         groups = partition({i: len(t) for i, (_a, t) in loaded.items()},
-                           {i: a.url for i, (a, _t) in loaded.items()}, edges)
+                           {i: a.url for i, (a, _t) in loaded.items()}, edges, compatible)
         cluster_ids = self.store.assign_clusters(groups)
         changes: list[dict[str, Any]] = []
         for group, cluster_id in zip(groups, cluster_ids, strict=True):

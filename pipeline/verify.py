@@ -22,8 +22,11 @@ from .text import shingles
 MIN_JACCARD3 = 0.10  # distinct same-event articles stay below this in word 3-grams
 MIN_COVERAGE = 0.80  # share of the shorter text explained by anchors + substitutions
 MIN_ANCHORED = 0.40  # share of the shorter text inside verbatim anchors
+STRONG_JACCARD3 = 0.20  # distinct articles on one event stay far below (dev max 0.04)
+STRONG_ANCHORED = 0.50
 MIN_RATIO = 0.10  # an excerpt shorter than this share of the original is not called one
 FULL_RATIO = 0.60  # above this length ratio both texts are whole versions, not excerpt/original
+MIN_SWAP_RATE = 0.006  # isolated one-word swaps per aligned word above which two texts were spun apart
 MAX_SUB = 3  # a replace block this short (each side) is a substitution
 SAMPLE = 12
 
@@ -122,8 +125,10 @@ def verify(a_tokens: list[str], b_tokens: list[str], language: str | None = None
         "lost_a": len(al.lost_a),
         "lost_b": len(al.lost_b),
     }
-    related = (
-        j3 >= MIN_JACCARD3 and cov_small >= MIN_COVERAGE and anchored_small >= MIN_ANCHORED and ratio >= MIN_RATIO
+    related = ratio >= MIN_RATIO and anchored_small >= MIN_ANCHORED and (
+        (j3 >= MIN_JACCARD3 and cov_small >= MIN_COVERAGE)
+        # moved or reordered blocks defeat a global alignment; this much verbatim 3-gram overlap does not
+        or (j3 >= STRONG_JACCARD3 and anchored_small >= STRONG_ANCHORED)
     )
     if not related:
         relation = "unrelated"
@@ -135,6 +140,18 @@ def verify(a_tokens: list[str], b_tokens: list[str], language: str | None = None
         relation = "same"
     similarity = round(2 * al.equal / (n_a + n_b), 4)  # verbatim share: substitutions don't count
     return PairVerdict(relation, similarity, round(cov_a, 4), round(cov_b, 4), round(sub_rate, 4), evidence)
+
+
+def spun_part(a_tokens: list[str], b_tokens: list[str]) -> bool:
+    """The shorter text is covered by the longer through word swaps: a part of a spun version."""
+    small, big = sorted((a_tokens, b_tokens), key=len)
+    if not small or len(small) / len(big) < MIN_RATIO:
+        return False
+    al = align(small, big)
+    aligned = al.equal + len(al.substitutions)
+    return (al.equal + al.sub_a) / len(small) >= MIN_COVERAGE and bool(aligned) and (
+        len(al.swaps) / aligned >= MIN_SWAP_RATE
+    )
 
 
 def flipped(v: PairVerdict) -> PairVerdict:

@@ -173,6 +173,14 @@ def test_whole_versions_and_their_excerpts_form_one_cluster():
     assert partition(sizes, keys, edges) == [{1, 2, 3}]
 
 
+def test_incompatible_versions_are_not_chained_into_one_cluster():
+    sizes = {1: 40, 2: 30, 3: 45}
+    keys = {1: "a", 2: "b", 3: "c"}
+    edges = {(1, 3): _verdict("same", 0.9), (2, 3): _verdict("same", 0.6)}
+    groups = partition(sizes, keys, edges, compatible=lambda a, b: {a, b} != {1, 2})
+    assert sorted(map(sorted, groups)) == [[1, 3], [2]]
+
+
 # canonical election and flags ---------------------------------------------------------------------------
 
 def _family() -> dict[int, Article]:
