@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +30,7 @@ from rapidfuzz.distance import Levenshtein
 from .rarity import rarity_shift
 from .records import Article, ClusterDecision, MemberDecision, PairVerdict
 from .text import token_starts, tokenize
-from .verify import MIN_SWAP_RATE, _word_swap, align, verify_articles
+from .verify import MIN_SWAP_RATE, Alignment, _word_swap, align, verify_articles
 
 SPUN_MIN_PAIRS = 3
 SPUN_MAX_SHIFT = -0.25  # mean Zipf difference (this − other) at or below which this side is spun
@@ -123,7 +124,7 @@ def _consensus_spun(ids: list[int], members: Mapping[int, _Member]) -> dict[int,
         if i == pivot:
             continue
         other = members[i].tokens
-        for op in Levenshtein.opcodes(base, other):
+        for op in _cached_opcodes(members[pivot].article.text, members[i].article.text):
             width = op.src_end - op.src_start
             if op.tag == "equal" or (op.tag == "replace" and width == op.dest_end - op.dest_start):
                 for k in range(width):
@@ -179,6 +180,8 @@ def _spun_members(
     with (few swaps against it) is the original wording.
     """
     # a version other members credit is their source: copies outvoting it means they share an older text
+    if not any(_swap_rate(v) >= SPUN_MIN_RATE for (a, b), v in edges.items() if a in members and b in members):
+        return {}  # no pair of members differs by word swaps: nothing can be spun
     spun = {i: ev for i, ev in _consensus_spun(ids, members).items() if not credit.get(i)}
     support = dict.fromkeys(ids, 0)
     for (a, b), v in edges.items():
@@ -212,6 +215,26 @@ def _spun_members(
     return spun
 
 
+def _credit(ids: list[int], members: Mapping[int, _Member]) -> dict[int, int]:
+    """How often other members point at each member: rel=canonical and attribution links.
+
+    A link names a member by the URL it was fetched from or, failing that, by the canonical URL the
+    member declares for itself (a page read from a WARC or a local file is known by its rel=canonical).
+    """
+    own = {_norm_url(m.article.url): i for i, m in members.items()}
+    declared: dict[str, set[int]] = {}
+    for i, m in members.items():
+        if m.article.canonical_url:
+            declared.setdefault(_norm_url(m.article.canonical_url), set()).add(i)
+    credit = dict.fromkeys(ids, 0)
+    for i, m in members.items():
+        for target in {_norm_url(t) for t in (m.article.canonical_url, *m.article.attribution_urls) if t}:
+            named = {own[target]} if target in own else declared.get(target, set())
+            for j in named - {i}:
+                credit[j] += 1
+    return credit
+
+
 def _link_token_ranges(article: Article) -> list[tuple[int, int, str]]:
     starts = token_starts(article.text)
     if not starts:
@@ -233,13 +256,35 @@ def _segments(article: Article, n_tokens: int) -> list[int]:
     return [bisect.bisect_left(breaks, pos) for pos in starts]
 
 
+@lru_cache(maxsize=4096)
+def _cached_opcodes(base_text: str, other_text: str) -> list:
+    return list(Levenshtein.opcodes(tokenize(base_text), tokenize(other_text)))
+
+
+@lru_cache(maxsize=4096)
+def _cached_alignment(ref_text: str, x_text: str) -> Alignment:
+    """Alignments are the costly part of a re-decision and a cluster is re-decided on every arrival."""
+    return align(tokenize(ref_text), tokenize(x_text))
+
+
 def _scraped_against(x: _Member, ref: _Member) -> dict[str, Any]:
+    return dict(_scraped_between(x.article, ref.article))
+
+
+@lru_cache(maxsize=4096)
+def _scraped_between(x_article: Article, ref_article: Article) -> tuple[tuple[str, Any], ...]:
+    x = _Member(0, x_article, tokenize(x_article.text))
+    ref = _Member(0, ref_article, tokenize(ref_article.text))
+    return tuple(_compare_losses(x, ref).items())
+
+
+def _compare_losses(x: _Member, ref: _Member) -> dict[str, Any]:
     """What x lost compared with the fuller ref: link texts, short spans, blocks, byline.
 
     Only holes *inside* running text count as scraping: a span whose segment lost nothing else.
     A whole paragraph or list item gone is a dropped block (often boilerplate the copy never had).
     """
-    al = align(ref.tokens, x.tokens)
+    al = _cached_alignment(ref.article.text, x.article.text)
     segment = _segments(ref.article, ref.size)
 
     def in_text(s: int, e: int) -> bool:
@@ -289,14 +334,7 @@ def decide(
     }
     ids = sorted(members, key=lambda i: members[i].article.url)
 
-    # credit: rel=canonical and attribution links from other members
-    by_url = {_norm_url(m.article.url): i for i, m in members.items()}
-    credit = dict.fromkeys(ids, 0)
-    for i, m in members.items():
-        for target in (m.article.canonical_url, *m.article.attribution_urls):
-            j = by_url.get(_norm_url(target))
-            if j is not None and j != i:
-                credit[j] += 1
+    credit = _credit(ids, members)
 
     spun = _spun_members(ids, edges, members, credit)
 

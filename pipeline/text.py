@@ -7,6 +7,7 @@ single characters so that n-grams over them still mean something.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NO_SPACE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
@@ -30,8 +31,10 @@ def shingles(tokens: list[str], n: int) -> set[str]:
     return {" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
-def token_starts(text: str) -> list[int]:
-    """Character offset of every token ``tokenize`` yields, in the same order."""
+@lru_cache(maxsize=256)
+def token_starts(text: str) -> tuple[int, ...]:
+    """Character offset of every token ``tokenize`` yields, in the same order (cached: the
+    canonicalizer asks for the same texts on every re-decision of a cluster)."""
     starts: list[int] = []
     for match in _WORD.finditer(text):
         word = match.group().lower()
@@ -39,4 +42,4 @@ def token_starts(text: str) -> list[int]:
             starts.extend(range(match.start(), match.start() + len(word)))
         else:
             starts.append(match.start())
-    return starts
+    return tuple(starts)
