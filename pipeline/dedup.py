@@ -54,7 +54,10 @@ class Deduplicator:
         index: CandidateIndex | None = None,
         lock: Callable[[], AbstractContextManager[Any]] | None = None,
         cache_size: int = 2048,
+        defer: bool = False,
     ) -> None:
+        """``defer=True`` batches re-clustering: relations are stored at once, clusters, canonicals and
+        flags are decided at ``flush()`` (a bulk ingest decides each cluster once, not on every copy)."""
         self.store = store
         self.settings = settings or get_settings()
         if index is None:
@@ -65,6 +68,8 @@ class Deduplicator:
             index = local
         self.index = index
         self._lock = lock or nullcontext
+        self._defer = defer
+        self._dirty: set[int] = store.pending() if defer else set()  # left by a run that stopped early
         self._articles: OrderedDict[int, tuple[Article, list[str]]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -86,14 +91,14 @@ class Deduplicator:
 
     def add(self, page_id: int, article: Article) -> DedupOutcome:
         """Store the article, relate it to its verified near-duplicates and re-decide its cluster."""
-        existing = self.store.article_for_page(page_id)
-        if existing is not None:  # a redelivered task or a repeated ingest changes nothing twice
-            return DedupOutcome(existing, self.store.cluster_of([existing])[existing])
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
-        article_id = self.store.add_article(page_id, article, sig)
+        article_id, cluster_id, created = self.store.add_article_once(page_id, article, sig)
+        outcome = DedupOutcome(article_id, cluster_id)
+        # When the article was already stored (a redelivered task, a worker killed half-way), matching
+        # runs again: every step from here is idempotent, so it completes what was cut short and
+        # changes nothing that was already done.
         self._remember(article_id, article, tokens)
-        outcome = DedupOutcome(article_id, self.store.cluster_of([article_id])[article_id])
         if sig.n_tokens < self.settings.min_tokens:
             return outcome
         candidates = self.index.query_insert(article_id, sig) - {article_id}
@@ -115,17 +120,37 @@ class Deduplicator:
         outcome.related = len(edges)
         if not edges:
             return outcome
-        self.store.add_edges(edges)
+        self.store.add_edges(edges, pending=article_id if self._defer else None)
+        if self._defer:
+            self._dirty.add(article_id)
+            return outcome
         with self._lock():
             outcome.changes = self.recluster(article_id)
         outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
         return outcome
 
+    def flush(self) -> list[dict[str, Any]]:
+        """Decide every cluster touched since the last flush (each related component once)."""
+        changes: list[dict[str, Any]] = []
+        done: set[int] = set()
+        for article_id in sorted(self._dirty):
+            if article_id in done:
+                continue
+            with self._lock():
+                more, component = self._recluster(article_id)
+            changes.extend(more)
+            done |= component
+        self.store.clear_pending(self._dirty)
+        self._dirty.clear()
+        return changes
+
     def recluster(self, article_id: int) -> list[dict[str, Any]]:
         """Re-partition the related component of an article and re-decide each of its clusters."""
-        component = self.store.component(article_id)
+        return self._recluster(article_id)[0]
+
+    def _recluster(self, article_id: int) -> tuple[list[dict[str, Any]], set[int]]:
+        component, edges = self.store.component_edges(article_id)
         loaded = self.articles(component)
-        edges = self.store.edges(component)
         grams: dict[int, set[str]] = {}
         EXCERPT_CONTAINED = 0.8
 
@@ -151,4 +176,4 @@ class Deduplicator:
             group_edges = {k: v for k, v in edges.items() if k[0] in group and k[1] in group}
             decision = decide({i: loaded[i][0] for i in group}, group_edges, {i: loaded[i][1] for i in group})
             changes.extend(self.store.apply_decision(cluster_id, decision))
-        return changes
+        return changes, component

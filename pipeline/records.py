@@ -53,9 +53,9 @@ class Article:
     attribution_urls: tuple[str, ...] = ()
 
     def meta(self) -> dict[str, Any]:
-        """The structured parts that are stored as JSON beside the text."""
+        """The structured parts that are stored as JSON beside the text (paragraphs are the text split
+        on blank lines, so they are not stored twice)."""
         return {
-            "paragraphs": list(self.paragraphs),
             "links": [[link.text, link.href, link.start, link.paragraph] for link in self.links],
             "byline": self.byline,
             "language": self.language,

@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from .records import Article, ClusterDecision, Link, Page, PairVerdict, Signature
@@ -133,6 +134,13 @@ class EdgeRow(Base):
     relation: Mapped[str] = mapped_column(String(20))
     similarity: Mapped[float] = mapped_column(Float)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PendingRow(Base):
+    """Articles whose cluster is yet to be re-decided (batched ingest); survives a crash mid-run."""
+
+    __tablename__ = "pending_decisions"
+    article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class EventRow(Base):
@@ -300,7 +308,7 @@ class Store:
             row.etag = page.headers.get("etag")
             row.last_modified = page.headers.get("last-modified")
             row.content_hash = digest
-            row.html_gz = zlib.compress(page.body, 6)
+            row.html_gz = zlib.compress(page.body, 1)  # fast level: pages are kept for re-extraction, not archival
             row.fetched_at = page.fetched_at or utcnow()
             s.flush()
             return row.id
@@ -315,24 +323,44 @@ class Store:
 
     def add_article(self, page_id: int, article: Article, signature: Signature) -> int:
         """Store an article and its signature in one transaction; a new article is its own cluster."""
+        return self.add_article_once(page_id, article, signature)[0]
+
+    def add_article_once(self, page_id: int, article: Article, signature: Signature) -> tuple[int, int, bool]:
+        """(article id, cluster id, created): the page's existing article if it has one already.
+
+        Safe when two workers race on the same page: the loser's insert fails on the unique page id
+        and it returns the winner's article.
+        """
         kinds, data = encode_signature(signature)
-        with self.session() as s:
-            row = ArticleRow(
-                page_id=page_id, url=article.url, title=article.title, text=article.text,
-                published=article.published, site=article.site, canonical_url=article.canonical_url,
-                language=article.language, byline=article.byline, meta=article.meta(),
-                n_tokens=signature.n_tokens, is_canonical=True, flags=[], evidence={}, similarity=1.0,
-            )
-            s.add(row)
-            s.flush()
-            cluster = ClusterRow(canonical_id=row.id, size=1)
-            s.add(cluster)
-            s.flush()
-            row.cluster_id = cluster.id
-            s.add(SignatureRow(article_id=row.id, kinds=kinds, n_tokens=signature.n_tokens, data=data))
-            s.add(EventRow(type="article_added", cluster_id=cluster.id, article_id=row.id,
-                           data={"url": article.url, "canonical": True}))
-            return row.id
+        try:
+            with self.session() as s:
+                existing = s.execute(select(ArticleRow.id, ArticleRow.cluster_id)
+                                     .where(ArticleRow.page_id == page_id)).first()
+                if existing is not None:
+                    return existing[0], existing[1], False
+                row = ArticleRow(
+                    page_id=page_id, url=article.url, title=article.title, text=article.text,
+                    published=article.published, site=article.site, canonical_url=article.canonical_url,
+                    language=article.language, byline=article.byline, meta=article.meta(),
+                    n_tokens=signature.n_tokens, is_canonical=True, flags=[], evidence={}, similarity=1.0,
+                )
+                s.add(row)
+                s.flush()
+                cluster = ClusterRow(canonical_id=row.id, size=1)
+                s.add(cluster)
+                s.flush()
+                row.cluster_id = cluster.id
+                s.add(SignatureRow(article_id=row.id, kinds=kinds, n_tokens=signature.n_tokens, data=data))
+                s.add(EventRow(type="article_added", cluster_id=cluster.id, article_id=row.id,
+                               data={"url": article.url, "canonical": True}))
+                return row.id, cluster.id, True
+        except IntegrityError:
+            with self.session() as s:
+                found = s.execute(select(ArticleRow.id, ArticleRow.cluster_id)
+                                  .where(ArticleRow.page_id == page_id)).first()
+            if found is None:
+                raise
+            return found[0], found[1], False
 
     def articles(self, ids: Iterable[int]) -> dict[int, Article]:
         ids = list(ids)
@@ -368,13 +396,43 @@ class Store:
             rows = s.scalars(select(EdgeRow).where(EdgeRow.a_id.in_(ids), EdgeRow.b_id.in_(ids)))
             return {(r.a_id, r.b_id): _edge_verdict(r) for r in rows}
 
-    def add_edges(self, edges: dict[tuple[int, int], PairVerdict]) -> None:
+    def add_edges(self, edges: dict[tuple[int, int], PairVerdict], *, pending: int | None = None) -> None:
+        """Store verified relations; ``pending`` marks an article whose cluster must still be decided."""
         with self.session() as s:
+            if pending is not None:
+                s.merge(PendingRow(article_id=pending))
             for (a, b), v in edges.items():
                 s.merge(EdgeRow(a_id=min(a, b), b_id=max(a, b), relation=v.relation, similarity=v.similarity,
                                 data={"coverage_a": v.coverage_a, "coverage_b": v.coverage_b,
                                       "substitution_rate": v.substitution_rate, "evidence": v.evidence,
                                       "flipped": a > b}))
+
+    def pending(self) -> set[int]:
+        with self.session() as s:
+            return set(s.scalars(select(PendingRow.article_id)))
+
+    def clear_pending(self, article_ids: Iterable[int]) -> None:
+        ids = list(article_ids)
+        with self.session() as s:
+            s.execute(PendingRow.__table__.delete().where(PendingRow.article_id.in_(ids)))
+
+    def component_edges(
+        self, article_id: int, limit: int = 5000
+    ) -> tuple[set[int], dict[tuple[int, int], PairVerdict]]:
+        """The related component of an article and every verified relation inside it, in one transaction."""
+        seen = {article_id}
+        frontier = {article_id}
+        found: dict[tuple[int, int], PairVerdict] = {}
+        with self.session() as s:
+            while frontier and len(seen) < limit:
+                ids = list(frontier)
+                rows = s.scalars(select(EdgeRow).where(EdgeRow.a_id.in_(ids) | EdgeRow.b_id.in_(ids))).all()
+                for r in rows:
+                    found[(r.a_id, r.b_id)] = _edge_verdict(r)
+                nxt = {x for r in rows for x in (r.a_id, r.b_id)} - seen
+                seen |= nxt
+                frontier = nxt
+        return seen, {k: v for k, v in found.items() if k[0] in seen and k[1] in seen}
 
     def component(self, article_id: int, limit: int = 5000) -> set[int]:
         """Every article reachable from this one through verified relations."""
