@@ -142,6 +142,21 @@ def test_spun_copy_is_spun_with_rarer_words_on_the_spun_side():
     assert v.evidence["rarity_shift"]["rarer_b"] > v.evidence["rarity_shift"]["rarer_a"]
 
 
+def test_spun_and_scraped_copy_is_spun_and_flagged_both_ways():
+    v = verify(tokens(ORIGINAL), tokens(scrape(spin(ORIGINAL))), "en")
+    assert v.relation == "spun"
+    articles = {
+        1: make_article("https://news.example/original", ORIGINAL, links=tuple(LINKS), byline="Ann Writer"),
+        2: make_article("https://copy.example/republished", ORIGINAL, byline="Staff",
+                        canonical_url="https://news.example/original"),
+        3: make_article("https://both.example/spun-scraped", scrape(spin(ORIGINAL))),
+    }
+    by_id = {m.article_id: m for m in decide(articles, _edges(articles)).members}
+    assert set(by_id[3].flags) == {"spun", "scraped"}
+    assert by_id[3].evidence["scraped"]["links_lost"] >= 3
+    assert by_id[1].canonical and by_id[2].flags == ()
+
+
 def test_same_topic_different_article_is_unrelated():
     v = verify(tokens(ORIGINAL), tokens(UNRELATED_SAME_TOPIC), "en")
     assert v.relation == "unrelated"
