@@ -267,6 +267,23 @@ def _cached_alignment(ref_text: str, x_text: str) -> Alignment:
     return align(tokenize(ref_text), tokenize(x_text))
 
 
+def _nothing_lost(
+    x: _Member, ref: _Member, edges: Mapping[tuple[int, int], PairVerdict]
+) -> dict[str, Any] | None:
+    """When the verified relation shows no span of ref missing from x, skip the re-alignment."""
+    found = _oriented(edges, ref.id, x.id)
+    if found is None:
+        return None
+    v, ref_is_a = found
+    if v.evidence.get("lost_a" if ref_is_a else "lost_b", 1) != 0:
+        return None
+    return {
+        "against": ref.article.url, "lost_share": 0.0, "links_lost": 0, "links_total": len(ref.article.links),
+        "lost_links_sample": [], "short_spans_lost": 0, "lost_spans_sample": [], "blocks_lost": 0,
+        "byline_lost": bool(ref.article.byline) and not x.article.byline,
+    }
+
+
 def _scraped_against(x: _Member, ref: _Member) -> dict[str, Any]:
     return dict(_scraped_between(x.article, ref.article))
 
@@ -373,7 +390,7 @@ def decide(
         for ref in references:
             if ref == x:  # only a more original member can show what x lost
                 break
-            lost = _scraped_against(members[x], members[ref])
+            lost = _nothing_lost(members[x], members[ref], edges) or _scraped_against(members[x], members[ref])
             found = []
             if lost["links_lost"] >= SCRAPED_MIN_LINKS_LOST:
                 found.append("link_text_lost")
