@@ -6,7 +6,7 @@ import ipaddress
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -17,6 +17,26 @@ class Settings(BaseSettings):
 
     # storage
     database_url: str = "sqlite:///reprint.db"
+
+    # distributed deployment (workers/: Celery on Redis). Embedded runs never read these.
+    broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker (Redis)")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="shared index, locks, run state, dead letters")
+    redis_prefix: str = Field("reprint", min_length=1, description="prefix of every reprint key in Redis")
+    task_soft_time_limit: float = Field(300.0, gt=0, description="seconds before a task gets SoftTimeLimitExceeded")
+    task_time_limit: float = Field(360.0, gt=0, description="seconds before a task's worker process is killed")
+    task_max_retries: int = Field(5, ge=0, description="Celery-level retries of a transient fetch failure")
+    task_retry_backoff: float = Field(2.0, gt=0, description="first Celery retry delay in seconds; doubles")
+    task_retry_backoff_max: float = Field(300.0, gt=0, description="cap on one Celery retry delay")
+    visibility_timeout: float = Field(
+        1200.0, gt=0,
+        description="seconds an unacknowledged message waits before Redis hands it to another worker; must "
+        "exceed task_time_limit + the longest retry delay (a countdown task is held unacknowledged)",
+    )
+    unacked_restore_interval: float = Field(10.0, gt=0, description="seconds between sweeps for expired messages")
+    max_deliveries: int = Field(3, ge=1, description="deliveries of a task that never finished before dead-letter")
+    source_lock_ttl: float = Field(6 * 3600.0, gt=0, description="cap on how long one scheduled run holds its source")
+    sources_file: str = Field("config/sources.yaml", description="scheduled sources for `reprint beat`")
+    beat_lock_timeout: float = Field(30.0, ge=2, description="seconds before a standby beat takes over a dead one")
 
     # fetching
     user_agent: str = "reprint/0.1 (news dedup; +https://github.com/reprint)"
@@ -68,12 +88,26 @@ class Settings(BaseSettings):
                 raise ValueError(f"fetch_allow_networks: {entry!r} is not a CIDR[:PORT]") from exc
         return value
 
+    @model_validator(mode="after")
+    def _task_limits(self) -> Settings:
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ValueError("task_soft_time_limit must be below task_time_limit")
+        longest_wait = max(self.task_retry_backoff_max, self.fetch_max_retry_after)
+        if self.visibility_timeout <= self.task_time_limit + longest_wait:
+            raise ValueError("visibility_timeout must exceed task_time_limit plus the longest retry delay, "
+                             "or Redis redelivers tasks that are still running or waiting for their retry")
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
         return value
+
+    # read API (pipeline/api.py): bearer tokens; reads are open when api_token is unset, admin is off without one
+    api_token: str | None = Field(None, description="bearer token required for API reads, when set")
+    admin_token: str | None = Field(None, description="bearer token for the admin endpoints (disabled when unset)")
 
 
 @lru_cache(maxsize=1)
