@@ -32,9 +32,10 @@ class WarcError(SourceError):
 
 
 class FetchError(ReprintError):
-    """A URL could not be fetched."""
+    """A URL could not be fetched. ``retry_after`` carries the server's Retry-After, when it sent one."""
 
     stage = "fetch"
+    retry_after: float | None = None
 
 
 class HTTPStatusError(FetchError):

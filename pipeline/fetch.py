@@ -371,6 +371,7 @@ class Fetcher:
                 return await self._follow(url, headers)
             except _Retry as retry:
                 if attempt >= self.settings.fetch_max_retries:
+                    retry.error.retry_after = retry.after  # the server's wish, for a queue-level retry
                     raise retry.error from None
                 if retry.after is not None:
                     delay = min(retry.after, self.settings.fetch_max_retry_after)
