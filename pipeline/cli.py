@@ -156,6 +156,10 @@ def ingest(
 def export(
     db: DbOption = None,
     canonical_only: Annotated[bool, typer.Option("--canonical-only", help="Only the canonical articles.")] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only articles changed after this /changes cursor (next cursor: stderr)."),
+    ] = None,
 ) -> None:
     """Write every ingested page's article as JSONL to stdout (duplicates included)."""
     from .export import export_jsonl
@@ -166,7 +170,16 @@ def export(
     if hasattr(out, "reconfigure"):
         out.reconfigure(encoding="utf-8")
     try:
-        export_jsonl(store, out, canonical_only=canonical_only)
+        if since is not None:
+            from .queries import CursorError, export_since
+
+            try:
+                _, next_cursor = export_since(store, out, since)
+            except CursorError as err:
+                fail(str(err))
+            print(f"next cursor: {next_cursor}", file=sys.stderr)
+        else:
+            export_jsonl(store, out, canonical_only=canonical_only)
     except BrokenPipeError:  # `reprint export | head` is fine
         _drop_stdout()
     except SQLAlchemyError as err:

@@ -159,3 +159,17 @@ def test_pipeline_never_imports_celery() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
                           check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_export_since_hands_back_a_cursor_and_only_newer_changes(tmp_path: Path) -> None:
+    folder = html_files(tmp_path)
+    assert cli("ingest", str(folder / "pier.html"), "--no-progress").exit_code == 0
+    first = cli("export", "--since", "")
+    assert first.exit_code == 0, first.output
+    assert [r["url"] for r in exported(first.stdout)] == [(folder / "pier.html").as_uri()]
+    cursor = first.stderr.split("next cursor:")[1].split()[0]
+
+    assert cli("ingest", str(folder / "otters.html"), "--no-progress").exit_code == 0
+    second = cli("export", "--since", cursor)
+    assert [r["url"] for r in exported(second.stdout)] == [(folder / "otters.html").as_uri()]
+    assert_one_line_error(cli("export", "--since", "not-a-cursor"), "cursor")
