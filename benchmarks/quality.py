@@ -79,7 +79,7 @@ def seeds(shared: Path, tmp: Path) -> dict:
     folder = tmp / "seeds"
     folder.mkdir()
     names = sorted((shared / "seeds").glob("*.txt"))
-    for i, path in enumerate(names):
+    for path in names:
         paragraphs = [p.strip() for p in path.read_text().split("\n\n") if p.strip()]
         body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs[1:])
         title = html.escape(paragraphs[0])
