@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gzip
 import os
 import re
@@ -46,7 +47,7 @@ from .records import Page
 from .robots import parse_robots
 from .sitemaps import GZIP_MAGIC, gunzip_capped, parse_sitemap, root_element
 from .urls import is_http_url, normalize_url
-from .warc import iter_warc
+from .warc import WarcScope, iter_warc_offsets
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz")
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
@@ -64,6 +65,7 @@ class SourceItem:
     url: str | None = None  # a URL to fetch (page is None) or the page's URL
     page: Page | None = None  # content already at hand (WARC record, local file, fetched article)
     error: ReprintError | None = None  # a problem to record against the source; carries no work
+    resume_at: int | None = None  # WARC: offset of the next record, the checkpoint once this item is stored
 
 
 def source_kind(spec: str) -> str:
@@ -118,8 +120,20 @@ def _local_path(spec: str) -> Path:
     return Path(spec).expanduser()
 
 
-async def discover(spec: str, fetcher: Fetcher) -> AsyncIterator[SourceItem]:
-    """Everything ``spec`` holds, as SourceItems. Never raises for bad input."""
+def warc_checkpoint_key(spec: str, scope: WarcScope | None = None) -> str:
+    """The store key of a WARC source's checkpoint: the resolved file path plus the filters."""
+    path = _local_path(spec)
+    with contextlib.suppress(OSError, RuntimeError):
+        path = path.resolve()
+    return f"{path}|{(scope or WarcScope()).filter_key()}"
+
+
+async def discover(spec: str, fetcher: Fetcher, *, warc_scope: WarcScope | None = None) -> AsyncIterator[SourceItem]:
+    """Everything ``spec`` holds, as SourceItems. Never raises for bad input.
+
+    ``warc_scope`` (WARC sources only): where to resume and which hosts / dates to keep; WARC items
+    carry ``resume_at`` so the caller can checkpoint what it has committed.
+    """
     try:
         kind = source_kind(spec)
     except SourceError as exc:
@@ -129,7 +143,7 @@ async def discover(spec: str, fetcher: Fetcher) -> AsyncIterator[SourceItem]:
     if kind == "url":
         gen = walk.url(spec)
     elif kind == "warc":
-        gen = walk.warc(_local_path(spec))
+        gen = walk.warc(_local_path(spec), warc_scope)
     elif kind == "html":
         gen = walk.html_files([_local_path(spec)])
     elif kind == "html_dir":
@@ -330,18 +344,18 @@ class _Walk:
 
     # ------------------------------------------------------------------- local
 
-    async def warc(self, path: Path) -> AsyncIterator[SourceItem]:
-        records = iter_warc(path, max_bytes=self.max_bytes)
+    async def warc(self, path: Path, scope: WarcScope | None = None) -> AsyncIterator[SourceItem]:
+        records = iter_warc_offsets(path, max_bytes=self.max_bytes, scope=scope)
         try:
             while True:  # read in a worker thread, so a large WARC does not stall the event loop
                 batch = await asyncio.to_thread(lambda: list(islice(records, _WARC_BATCH)))
                 if not batch:
                     return
-                for record in batch:
+                for record, offset in batch:
                     if isinstance(record, Page):
-                        yield SourceItem(self.source, url=record.url, page=record)
+                        yield SourceItem(self.source, url=record.url, page=record, resume_at=offset)
                     else:
-                        yield self.error(record)
+                        yield dataclasses.replace(self.error(record), resume_at=offset)
         finally:
             with contextlib.suppress(ValueError):  # still running in the worker thread if cancelled
                 records.close()

@@ -16,7 +16,8 @@ What a fetch guarantees:
 - **Politeness.** robots.txt (protego, cached per host for ``fetch_robots_ttl``, fetched with its own
   ``fetch_robots_timeout``; disallowed → ``RobotsDisallowed``), a per-host concurrency cap, a per-host
   delay (``fetch_host_delay`` or the robots Crawl-delay, capped by ``fetch_max_crawl_delay``) and a
-  global concurrency cap.
+  global concurrency cap. The per-host rules live in a pluggable host gate (``pipeline.politeness``):
+  in process by default, in Redis under Celery so they hold across all workers.
 - **Conditional GET.** ``etag`` / ``last_modified`` become If-None-Match / If-Modified-Since; a 304
   comes back as ``Page(status=304, body=b"")``.
 - Bytes are **not** decoded to text here (extract does charsets); Content-Encoding *is* undone, and
@@ -41,9 +42,9 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -62,6 +63,7 @@ from .errors import (
     TooManyRedirects,
     UnsupportedContentType,
 )
+from .politeness import HostGate, LocalHostGate
 from .records import Page
 from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules, agent_token
 from .settings import Settings, get_settings
@@ -139,12 +141,24 @@ class AddressPolicy:
         return f"{kind} address {addr} port {port} is not in fetch_allow_networks"
 
 
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""``(host, port) -> IP addresses``: replaces DNS for the guarded transport (benchmarks, split-horizon
+setups). Its answers are checked by the SSRF guard exactly like DNS answers."""
+
+
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves the host itself, refuses blocked addresses, then connects to the checked IP."""
 
-    def __init__(self, policy: AddressPolicy) -> None:
+    def __init__(self, policy: AddressPolicy, resolver: Resolver | None = None) -> None:
         self._policy = policy
+        self._resolver = resolver
         self._inner = httpcore.AnyIOBackend()
+
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        if self._resolver is not None:
+            return list(dict.fromkeys(await self._resolver(host, port)))
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
     async def connect_tcp(
         self,
@@ -156,12 +170,11 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         try:
             with anyio.fail_after(timeout):
-                infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                addresses = await self._resolve(host, port)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
         except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA refuses
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         for ip in addresses:  # one bad address refuses the host: no picking the good one by luck
             reason = self._policy.refusal(ip, port)
             if reason:
@@ -184,7 +197,9 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 class _GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with the connection pool built on the guarded network backend."""
 
-    def __init__(self, policy: AddressPolicy, *, max_connections: int, http2: bool = True) -> None:
+    def __init__(
+        self, policy: AddressPolicy, *, max_connections: int, http2: bool = True, resolver: Resolver | None = None
+    ) -> None:
         super().__init__(http2=http2, trust_env=False)
         # httpx has no public hook for the network backend; replacing its pool is the documented
         # httpcore way of passing one. tests/test_fetch.py fails loudly if this stops working.
@@ -195,7 +210,7 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=5.0,
             http1=True,
             http2=http2,
-            network_backend=_GuardedBackend(policy),
+            network_backend=_GuardedBackend(policy, resolver),
         )
 
 
@@ -285,17 +300,6 @@ class _Budget:
     remaining: float
 
 
-@dataclass
-class _HostState:
-    slots: asyncio.Semaphore
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    next_at: float = 0.0
-    users: int = 0  # coroutines holding or waiting for a slot; idle states may be forgotten
-
-
-MAX_HOST_STATES = 10_000  # per-host politeness state kept; idle hosts beyond this are forgotten
-
-
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent/bad."""
     if not value:
@@ -315,20 +319,33 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 class Fetcher:
     """One httpx.AsyncClient plus the politeness state; use as ``async with Fetcher(settings) as f``."""
 
-    def __init__(self, settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        gate: HostGate | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        """``gate`` keeps the per-host caps and delays: in this process by default (``LocalHostGate``);
+        under Celery a ``politeness.RedisHostGate`` so the limits hold across every worker.
+        ``resolver`` replaces DNS (its addresses still pass the SSRF guard); ignored with ``transport``."""
         self.settings = settings or get_settings()
+        self.gate: HostGate = gate or LocalHostGate()
         self._policy = AddressPolicy.from_settings(self.settings.fetch_allow_networks)
         self._transport = transport
+        self._resolver = resolver
         self._guarded = transport is None
         self._client: httpx.AsyncClient | None = None
         self._global: asyncio.Semaphore | None = None
-        self._hosts: dict[str, _HostState] = {}
         self._robots = RobotsCache(self._fetch_robots, ttl=self.settings.fetch_robots_ttl)
         self._agent = agent_token(self.settings.user_agent)
 
     async def __aenter__(self) -> Fetcher:
         s = self.settings
-        transport = self._transport or _GuardedTransport(self._policy, max_connections=max(s.fetch_concurrency * 2, 10))
+        transport = self._transport or _GuardedTransport(
+            self._policy, max_connections=max(s.fetch_concurrency * 2, 10), resolver=self._resolver
+        )
         self._client = httpx.AsyncClient(
             transport=transport,
             follow_redirects=False,
@@ -457,34 +474,12 @@ class Fetcher:
 
     @asynccontextmanager
     async def _slot(self, url: str, crawl_delay: float | None) -> AsyncIterator[None]:
-        """Per-host slot (with the host delay), then a global slot."""
+        """Per-host slot from the gate (with the host delay), then a global slot."""
         assert self._global is not None
-        key = host_key(url)
-        state = self._hosts.get(key)
-        if state is None:
-            if len(self._hosts) >= MAX_HOST_STATES:
-                self._forget_idle_hosts()
-            state = self._hosts[key] = _HostState(asyncio.Semaphore(self.settings.fetch_per_host))
         capped = min(crawl_delay or 0.0, self.settings.fetch_max_crawl_delay)
         delay = max(self.settings.fetch_host_delay, capped)
-        state.users += 1
-        try:
-            async with state.slots:
-                if delay > 0:
-                    async with state.lock:
-                        wait = state.next_at - time.monotonic()
-                        if wait > 0:
-                            await asyncio.sleep(wait)
-                        state.next_at = time.monotonic() + delay
-                async with self._global:
-                    yield
-        finally:
-            state.users -= 1
-
-    def _forget_idle_hosts(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, st in self._hosts.items() if st.users == 0 and st.next_at <= now]:
-            del self._hosts[key]
+        async with self.gate.slot(host_key(url), delay=delay, limit=self.settings.fetch_per_host), self._global:
+            yield
 
     async def _exchange(
         self, url: str, headers: dict[str, str], budget: _Budget, crawl_delay: float | None
@@ -564,7 +559,9 @@ class Fetcher:
         assert self._client is not None and self._global is not None
         current = url
         try:
-            async with self._global, asyncio.timeout(self.settings.fetch_robots_timeout):
+            # Under the host gate too (robots.txt is a request to the host like any other); the wait for
+            # the slot is outside the robots timeout, which is for the server's answer.
+            async with self._slot(url, None), asyncio.timeout(self.settings.fetch_robots_timeout):
                 for _hop in range(6):  # RFC 9309: follow at least five redirects
                     self._check_url(current)
                     request = self._client.build_request("GET", current)

@@ -109,6 +109,7 @@ class _Item:
     url: str | None
     page: Page | None
     error: BaseException | None
+    checkpoint: tuple[str, int] | None = None  # WARC: (key, offset) to commit once this item is handled
 
 
 class UnexpectedError(ReprintError):
@@ -221,6 +222,13 @@ class _Runner:
     def process(self, item: _Item) -> None:
         """Handle one item; every failure is recorded here so the next item starts clean."""
         assert self.summary is not None
+        self.handle(item)
+        if item.checkpoint is not None:  # handled (stored or recorded): a resumed run starts after it
+            self.store.set_warc_checkpoint(*item.checkpoint)
+
+    def handle(self, item: _Item) -> None:
+        """Count the item, then record its error or ingest its page."""
+        assert self.summary is not None
         if item.page is not None or (item.url is not None and not isinstance(item.error, SourceError)):
             self.summary.pages_seen += 1  # a source that cannot be read is not a page
         if item.error is not None:
@@ -303,17 +311,29 @@ class _Runner:
             kind = "unknown"
         source = _Source(spec, await self.call(self.store.source_id, spec, kind))
         self.show(spec)
+        options: dict[str, Any] = {}
+        key = None
+        if kind == "warc":  # resumable: continue after the last record a crashed run committed
+            from .discover import warc_checkpoint_key
+            from .warc import WarcScope
+
+            key = warc_checkpoint_key(spec)
+            options["warc_scope"] = WarcScope(start_offset=await self.call(self.store.warc_checkpoint, key))
         try:
-            async for item in discover(spec, fetcher):
+            async for item in discover(spec, fetcher, **options):
+                mark = (key, item.resume_at) if key is not None and item.resume_at is not None else None
                 if item.error is not None:
-                    await pending.put(ready(_Item(source, item.url, None, item.error)))
+                    await pending.put(ready(_Item(source, item.url, None, item.error, mark)))
                 elif item.page is not None:
-                    await pending.put(ready(_Item(source, item.url or item.page.url, item.page, None)))
+                    await pending.put(ready(_Item(source, item.url or item.page.url, item.page, None, mark)))
                 elif item.url:
                     await self.fetch_slots.acquire()
                     await pending.put(asyncio.ensure_future(self.fetch(source, item.url, fetcher)))
         except Exception as err:  # discover should not raise; if it does, the source fails alone
             await pending.put(ready(_Item(source, None, None, _as_reprint_error(err, spec, "discover"))))
+        else:
+            if key is not None:  # read to the end: the next run of this file starts afresh (re-ingest)
+                await pending.put(ready(_Item(source, None, None, None, (key, 0))))
 
     async def consume(self, pending: asyncio.Queue[Awaitable[_Item] | None]) -> None:
         """Process items one at a time on the store thread, in the order they were discovered."""

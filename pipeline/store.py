@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -166,6 +167,19 @@ class ErrorRow(Base):
     level: Mapped[str] = mapped_column(String(10), default="error")
     message: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WarcCheckpointRow(Base):
+    """How far a WARC source has been read and committed: the offset of the next record to read.
+
+    Kept in the store (not a side file) so it commits with the data it describes, works the same on
+    SQLite and PostgreSQL, and is seen by every worker. ``key`` is the file plus the read's filters.
+    """
+
+    __tablename__ = "warc_checkpoints"
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 Index("ix_articles_canonical", ArticleRow.is_canonical, ArticleRow.id)
@@ -579,6 +593,21 @@ class Store:
                 for flag in flags or []:
                     counts[flag] = counts.get(flag, 0) + 1
         return counts
+
+    def warc_checkpoint(self, key: str) -> int:
+        """The committed resume offset of a WARC read (0: start from the beginning)."""
+        with self.session() as s:
+            row = s.get(WarcCheckpointRow, key)
+            return int(row.offset) if row is not None else 0
+
+    def set_warc_checkpoint(self, key: str, offset: int) -> None:
+        """Record that everything before ``offset`` is committed; call after the items are stored."""
+        with self.session() as s:
+            row = s.get(WarcCheckpointRow, key)
+            if row is None:
+                s.add(WarcCheckpointRow(key=key, offset=offset, updated_at=utcnow()))
+            else:
+                row.offset, row.updated_at = offset, utcnow()
 
 
 def _edge_verdict(row: EdgeRow) -> PairVerdict:

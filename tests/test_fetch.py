@@ -429,3 +429,25 @@ def test_one_private_address_among_public_ones_refuses_the_host(monkeypatch: pyt
     error = fetch_error(loopback_settings(fetch_allow_networks=[], fetch_robots=False), "http://rebind.example/")
     assert isinstance(error, BlockedAddress) and "127.0.0.1" in error.message
     assert lookups == ["rebind.example"]
+
+
+def test_resolver_override_is_checked_by_the_guard(server: LoopbackServer) -> None:
+    """A resolver hook (how the benchmark serves 50 host names from 127.0.0.x) replaces DNS, and what
+    it answers goes through the same address policy as DNS answers."""
+    server.route("/a", PAGE)
+    asked: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    async def go(settings: Settings) -> object:
+        async with Fetcher(settings, resolver=resolver) as fetcher:
+            return await fetcher.fetch(f"http://site.bench.test:{server.port}/a")
+
+    page = asyncio.run(go(loopback_settings(fetch_robots=False)))
+    assert page.status == 200 and page.body == PAGE and asked == ["site.bench.test"]
+    asked.clear()
+    with pytest.raises(BlockedAddress):
+        asyncio.run(go(loopback_settings(fetch_robots=False, fetch_allow_networks=[])))
+    assert asked == ["site.bench.test"] and server.hits("/a") == 1

@@ -95,11 +95,12 @@ class _Process:
     def run(self, coro_fn: Callable[[Any], Any]) -> Any:
         """Run ``coro_fn(fetcher)`` on this process's loop, with one Fetcher kept open (robots cache, pool)."""
         from pipeline.fetch import Fetcher
+        from pipeline.politeness import RedisHostGate
 
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         if self._fetcher is None:
-            fetcher = Fetcher(self.settings)
+            fetcher = Fetcher(self.settings, gate=RedisHostGate.from_settings(self.settings))  # limits across workers
             self._loop.run_until_complete(fetcher.__aenter__())
             self._fetcher = fetcher
         return self._loop.run_until_complete(coro_fn(self._fetcher))
