@@ -364,3 +364,31 @@ def test_race_two_worker_processes_one_canonical_per_pair(redis_client: redis.Re
         assert len(clusters) == N_RACE_PAIRS
     finally:
         store.close()
+
+
+def test_index_rebuild_command(redis_client: redis.Redis, prefix: str, pg_url: str,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.settings import get_settings
+    from workers.cli import app
+
+    store = Store(pg_url)
+    try:
+        for pair in range(5):
+            article = synthetic_article(900 + pair, False)
+            store.add_article(store.add_page(page_for(article), None), article,
+                              fingerprint_tokens(tokenize(article.text), 128))
+        expected = sum(1 for _i, sig in store.signatures() if sig.n_tokens >= 25)  # the module shares a db
+    finally:
+        store.close()
+    monkeypatch.setenv("REPRINT_REDIS_URL", f"redis://{REDIS_HOST}:{REDIS_PORT}/0")
+    monkeypatch.setenv("REPRINT_REDIS_PREFIX", prefix)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["index", "rebuild", "--db", pg_url])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"indexed {expected} articles" in result.output
+    assert expected >= 5 and len(RedisLSHIndex(redis_client, 128, prefix)) == expected

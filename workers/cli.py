@@ -146,6 +146,31 @@ def migrate(
     typer.echo(done)
 
 
+# --- the shared index -----------------------------------------------------------------------------
+index_app = typer.Typer(help="The shared LSH index in Redis.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("rebuild")
+def index_rebuild(db: DbOption = None) -> None:
+    """Re-create the shared index from the signatures in the database (stop the workers first)."""
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pipeline.redis_index import RedisLSHIndex
+    from pipeline.store import Store
+
+    settings = load_settings(db)
+    try:
+        store = Store(settings.database_url)
+        count = RedisLSHIndex.from_settings(settings).rebuild(store, min_tokens=settings.min_tokens)
+    except SQLAlchemyError as err:
+        fail(f"database error ({safe_url(settings.database_url)}): {_first_line(err)}")
+    except RedisError as err:
+        fail(f"Redis error ({settings.redis_url}): {_first_line(err)}")
+    typer.echo(f"indexed {count} articles")
+
+
 # --- dead letters ---------------------------------------------------------------------------------
 deadletters = typer.Typer(help="Tasks that kept killing their worker: list, replay, purge.", no_args_is_help=True)
 app.add_typer(deadletters, name="deadletters")
