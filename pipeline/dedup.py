@@ -33,7 +33,6 @@ class DedupOutcome:
     cluster_id: int
     candidates: int = 0
     related: int = 0
-    merged: list[int] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -404,12 +404,6 @@ class Store:
             return list(s.scalars(select(ArticleRow.id).where(ArticleRow.cluster_id == cluster_id)
                                   .order_by(ArticleRow.id)))
 
-    def edges(self, article_ids: Iterable[int]) -> dict[tuple[int, int], PairVerdict]:
-        ids = list(article_ids)
-        with self.session() as s:
-            rows = s.scalars(select(EdgeRow).where(EdgeRow.a_id.in_(ids), EdgeRow.b_id.in_(ids)))
-            return {(r.a_id, r.b_id): _edge_verdict(r) for r in rows}
-
     def add_edges(self, edges: dict[tuple[int, int], PairVerdict], *, pending: int | None = None) -> None:
         """Store verified relations; ``pending`` marks an article whose cluster must still be decided."""
         with self.session() as s:
@@ -447,21 +441,6 @@ class Store:
                 seen |= nxt
                 frontier = nxt
         return seen, {k: v for k, v in found.items() if k[0] in seen and k[1] in seen}
-
-    def component(self, article_id: int, limit: int = 5000) -> set[int]:
-        """Every article reachable from this one through verified relations."""
-        seen = {article_id}
-        frontier = {article_id}
-        with self.session() as s:
-            while frontier and len(seen) < limit:
-                ids = list(frontier)
-                rows = s.execute(
-                    select(EdgeRow.a_id, EdgeRow.b_id).where(EdgeRow.a_id.in_(ids) | EdgeRow.b_id.in_(ids))
-                ).all()
-                nxt = {x for a, b in rows for x in (a, b)} - seen
-                seen |= nxt
-                frontier = nxt
-        return seen
 
     def assign_clusters(self, groups: list[set[int]]) -> list[int]:
         """Give each group of articles a cluster id, keeping the ids they already hold where possible.
@@ -502,18 +481,6 @@ class Store:
             order = sorted(range(len(groups)), key=lambda k: (-len(groups[k]), min(groups[k])))
             by_group = dict(zip(order, result, strict=True))
             return [by_group[k] for k in range(len(groups))]
-
-    def merge_clusters(self, cluster_ids: list[int]) -> int:
-        """Fold the clusters into the oldest one; returns the surviving id and logs the merge."""
-        keep, *gone = sorted(set(cluster_ids))
-        if not gone:
-            return keep
-        with self.session() as s:
-            s.execute(update(ArticleRow).where(ArticleRow.cluster_id.in_(gone)).values(cluster_id=keep))
-            s.execute(update(ClusterRow).where(ClusterRow.id.in_(gone)).values(merged_into=keep, size=0,
-                                                                               canonical_id=None))
-            s.add(EventRow(type="clusters_merged", cluster_id=keep, data={"merged": gone, "into": keep}))
-        return keep
 
     def apply_decision(self, cluster_id: int, decision: ClusterDecision) -> list[dict[str, Any]]:
         """Write the canonicalizer's verdict; log canonical moves and flag changes as events."""
