@@ -143,25 +143,37 @@ class PageResult:
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (stage, kind, message)
 
 
+PAGE_CHANGED = "content changed since the page was stored; the stored article is kept"
+
+
+def stored_verdict(page: Page, store: Store) -> PageResult | None:
+    """What to do with a page already known: ``unchanged`` (304 or same bytes), ``changed`` (kept, with a
+    warning), or None when it must be stored and processed. Raises for an HTTP error status."""
+    if page.status == 304:
+        return PageResult("unchanged")
+    if page.status >= 400:
+        raise HTTPStatusError(f"HTTP status {page.status}", url=page.url, status=page.status)
+    state = store.page_state(page.url)
+    if state is None:
+        return None
+    article_id = store.article_for_page(state[0])
+    if article_id is None:
+        return None
+    if state[1] == content_hash(page.body):
+        return PageResult("unchanged", article_id)
+    # Replacing a stored article would orphan its cluster relations; keep it and say so.
+    return PageResult("changed", article_id, warnings=[("ingest", "PageChanged", PAGE_CHANGED)])
+
+
 def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | None) -> PageResult:
     """Store, extract and deduplicate one page, unless it is stored already with the same bytes.
 
     The one code path for a page, whoever runs it (this runner, a worker). Raises ReprintError
     subclasses for pages that hold no article; warnings are returned for the caller to record.
     """
-    if page.status == 304:
-        return PageResult("unchanged")
-    if page.status >= 400:
-        raise HTTPStatusError(f"HTTP status {page.status}", url=page.url, status=page.status)
-    state = store.page_state(page.url)
-    if state is not None:
-        article_id = store.article_for_page(state[0])
-        if article_id is not None:
-            if state[1] == content_hash(page.body):
-                return PageResult("unchanged", article_id)
-            # Replacing a stored article would orphan its cluster relations; keep it and say so.
-            return PageResult("changed", article_id, warnings=[
-                ("ingest", "PageChanged", "content changed since the page was stored; the stored article is kept")])
+    known = stored_verdict(page, store)
+    if known is not None:
+        return known
     page_id = store.add_page(page, source_id)
     article, warning = extract(page)
     outcome = dedup.add(page_id, article)

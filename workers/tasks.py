@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from pipeline.dedup import Deduplicator
 from pipeline.errors import DeadlineExceeded, FetchError, HTTPStatusError, ReprintError, SourceError
 from pipeline.extract import extract
-from pipeline.ingest import UnexpectedError, content_hash
+from pipeline.ingest import PAGE_CHANGED, UnexpectedError, stored_verdict
 from pipeline.records import Article, Link, Page
 from pipeline.settings import Settings, get_settings
 from pipeline.store import PageRow, Store, url_key
@@ -341,20 +341,13 @@ def accept_page(run_id: int, source_id: int | None, page: Page) -> None:
     proc = process()
     store, state = proc.store, proc.state(run_id)
     key = page_key(source_id, page.url)
-    if page.status == 304:
-        state.mark_done(key, "unchanged")
-        finish_if_complete(store, state)
-        return
-    if page.status >= 400:
-        raise HTTPStatusError(f"HTTP status {page.status}", url=page.url, status=page.status)
-    stored = store.page_state(page.url)
-    if stored is not None and store.article_for_page(stored[0]) is not None:
-        if stored[1] == content_hash(page.body):
+    known = stored_verdict(page, store)
+    if known is not None:
+        if known.status == "unchanged":
             state.mark_done(key, "unchanged")
         elif state.once(f"changed:{key}"):
             store.record_error(stage="ingest", kind="PageChanged", level="warning", url=page.url,
-                               source_id=source_id, run_id=run_id,
-                               message="content changed since the page was stored; the stored article is kept")
+                               source_id=source_id, run_id=run_id, message=PAGE_CHANGED)
             state.mark_done(key, "changed")
         finish_if_complete(store, state)
         return
