@@ -10,9 +10,12 @@ imports Celery, so without a broker they answer 503 with a problem saying so.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import importlib
 import logging
+import os
+import re
 import socket
 import threading
 import time
@@ -21,7 +24,9 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from functools import partial
 from typing import Annotated, Any, Literal, Protocol
+from urllib.parse import parse_qsl
 
+import orjson
 from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -32,6 +37,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, NoMatchFound
 
 from . import queries
 from .queries import MAX_ID, ArticleFilter, CursorError
@@ -407,6 +413,110 @@ class _Timing:
             self.observe(scope.get("method", ""), template, status[0], time.perf_counter() - start)
 
 
+# --- the hot listings' fast path -------------------------------------------------------------------------------------
+# GET /articles and GET /changes are what pollers and dashboards hammer. FastAPI's per-request work (a dependency
+# graph, pydantic validation of every query parameter) costs more than their indexed query, so a plain route ahead of
+# FastAPI's serves the common case: known parameters, each given once, in the simple forms parsed below, and the read
+# token when one is set. Anything else (a typo, a bad value, a missing or wrong token) is handed to FastAPI's route,
+# whose validation and problem documents are then exactly what they always were. The OpenAPI schema is FastAPI's
+# route's, unchanged; the fast path sends the same body that route does.
+_LIMIT = re.compile(r"[1-9]\d{0,3}", re.ASCII)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
+_CANONICAL = {"true": True, "false": False, "any": None}
+_ARTICLE_PARAMS = frozenset({"cursor", "limit", "canonical", "site", "published_since", "ingested_since", "flag", "q"})
+_CHANGES_PARAMS = frozenset({"cursor", "limit"})
+_JSON_HEADERS = b"application/json"
+
+
+def _simple_query(scope: dict[str, Any], allowed: frozenset[str]) -> dict[str, str] | None:
+    """The query parameters as Starlette parses them, or None unless each is allowed, non-empty and given once."""
+    raw = scope.get("query_string") or b""
+    out: dict[str, str] = {}
+    if not raw:
+        return out
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        if name in out or name not in allowed or not value:
+            return None
+        out[name] = value
+    return out
+
+
+def _limit(query: dict[str, str], default: int, most: int) -> int | None:
+    value = query.get("limit")
+    if value is None:
+        return default
+    if not _LIMIT.fullmatch(value) or int(value) > most:
+        return None
+    return int(value)
+
+
+def _article_query(query: dict[str, str]) -> tuple[ArticleFilter, str | None, int] | None:
+    """(filter, cursor, limit) for parameters the route's declaration accepts as they are, else None."""
+    limit = _limit(query, 50, 200)
+    canonical = query.get("canonical", "true")
+    cursor, site, q, flag = query.get("cursor"), query.get("site"), query.get("q"), query.get("flag")
+    if (limit is None or canonical not in _CANONICAL or (cursor is not None and len(cursor) > 200)
+            or (site is not None and len(site) > 500) or (q is not None and len(q) > 200)
+            or (flag is not None and flag not in queries.KNOWN_FLAGS)):
+        return None
+    published = ingested = None
+    try:
+        if "published_since" in query:
+            if not _DATE.fullmatch(query["published_since"]):
+                return None
+            published = date.fromisoformat(query["published_since"])
+        if "ingested_since" in query:
+            if not _DATETIME.fullmatch(query["ingested_since"]):
+                return None
+            ingested = datetime.fromisoformat(query["ingested_since"])
+    except ValueError:
+        return None
+    return (ArticleFilter(canonical=_CANONICAL[canonical], site=site, published_since=published,
+                          ingested_since=ingested, flag=flag, q=q), cursor, limit)
+
+
+def _bearer_is(scope: dict[str, Any], token: str) -> bool:
+    """Whether the request's first Authorization header is ``Bearer <token>`` (what ``read_access`` accepts)."""
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode())
+    return False
+
+
+def json_body(content: Any) -> Response:
+    """A JSON response encoded with orjson (the hot listings' bodies; event data may be pre-encoded Fragments)."""
+    return Response(orjson.dumps(content), media_type="application/json")
+
+
+async def _send_json(send: Callable[[Any], Awaitable[None]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", _JSON_HEADERS)]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _FastRoute(BaseRoute):
+    """Serves GET requests of ``route`` that ``fast`` accepts; everything else is ``route``'s (see above)."""
+
+    def __init__(self, route: Any, fast: Callable[[dict[str, Any], Any], Awaitable[bool]]) -> None:
+        self.route, self.fast = route, fast
+        self.path = route.path
+
+    def matches(self, scope: dict[str, Any]) -> tuple[Match, dict[str, Any]]:
+        if scope["type"] != "http" or scope.get("method") != "GET":
+            return Match.NONE, {}
+        match, child = self.route.matches(scope)
+        return (Match.FULL, child) if match is Match.FULL else (Match.NONE, {})
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not await self.fast(scope, send):
+            await self.route.handle(scope, receive, send)
+
+
 def create_app(store: Store, settings: Settings, *, admin: AdminBackend | None = None,
                admin_unavailable: str | None = None,
                status_probe: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
@@ -469,20 +579,22 @@ def create_app(store: Store, settings: Settings, *, admin: AdminBackend | None =
         q: Annotated[str | None, Query(min_length=1, max_length=200, description="case-insensitive text in the title")]
         = None,
     ) -> Response:
-        after = queries.decode_cursor(cursor, "a") if cursor else 0
         flt = ArticleFilter(canonical={"true": True, "false": False, "any": None}[canonical], site=site,
                             published_since=published_since, ingested_since=ingested_since, flag=flag, q=q)
-        if flt == ArticleFilter(canonical=flt.canonical) and canonical != "false":
-            # the bare listing walks the (is_canonical, id) index: O(limit) work, cheaper run right here than
-            # handed to a thread (a thread hop and GIL hand-off cost more than the query under concurrency)
+        return json_body(await article_page(flt, cursor, limit))
+
+    async def article_page(flt: ArticleFilter, cursor: str | None, limit: int) -> dict[str, Any]:
+        after = queries.decode_cursor(cursor, "a") if cursor else 0
+        if queries.bounded(flt):
+            # an index walk of O(limit) entries: cheaper run right here than handed to a thread (a thread hop
+            # and GIL hand-off cost more than the query under concurrency)
             items, last = queries.list_articles(store, flt, after=after, limit=limit)
-        else:  # a filter may scan: on a thread, so a slow scan never stalls the event loop
+        else:  # a filter that may scan: on a thread, so a slow scan never stalls the event loop
             items, last = await to_thread.run_sync(
                 partial(queries.list_articles, store, flt, after=after, limit=limit), limiter=db_threads())
-        # returned as a response: the rows are built to the schema already, and re-validating 200 of them per
-        # request would cost more than the query (schemathesis checks the conformance)
-        return JSONResponse({"items": items,
-                             "next_cursor": queries.encode_cursor("a", last) if last is not None else None})
+        # the rows are built to the schema already; re-validating 200 of them per request would cost more than the
+        # query (schemathesis checks the conformance)
+        return {"items": items, "next_cursor": queries.encode_cursor("a", last) if last is not None else None}
 
     @app.get("/articles/{article_id}", response_model=Article, dependencies=reads, responses=_errors(401, 404, 422),
              summary="One article and its cluster")
@@ -509,17 +621,20 @@ def create_app(store: Store, settings: Settings, *, admin: AdminBackend | None =
     ) -> Response:
         """Events in the order they were written. Apply ``article_added`` (data.canonical) and ``canonical_status``
         (data.canonical) to a set of article ids to mirror the canonical set exactly."""
+        return json_body(await changes_page(cursor, limit))
+
+    async def changes_page(cursor: str | None, limit: int) -> dict[str, Any]:
         after = queries.decode_cursor(cursor, "e") if cursor else 0
         # a primary-key range: bounded and fast, served on the loop. On PostgreSQL the horizon is checked
-        # without blocking; while writers are in flight it holds back, and this waits on the loop, not a thread
-        events, last = queries.list_changes(store, after=after, limit=limit, wait=0.0)
+        # without blocking; while writers are in flight it holds back, and this waits on the loop, not a thread.
+        # Event data go out as stored (orjson Fragments): nothing is decoded to be encoded again.
+        events, last = queries.list_changes(store, after=after, limit=limit, wait=0.0, raw_data=True)
         for _ in range(HORIZON_RETRIES if not events and not sqlite else 0):
             await asyncio.sleep(0.005)
-            events, last = queries.list_changes(store, after=after, limit=limit, wait=0.0)
+            events, last = queries.list_changes(store, after=after, limit=limit, wait=0.0, raw_data=True)
             if events:
                 break
-        return JSONResponse({"events": events, "next_cursor": queries.encode_cursor("e", last),
-                             "has_more": len(events) == limit})
+        return {"events": events, "next_cursor": queries.encode_cursor("e", last), "has_more": len(events) == limit}
 
     @app.get("/runs", response_model=RunPage, dependencies=reads, responses=_errors(401, 422),
              summary="Ingest runs, newest first")
@@ -582,7 +697,35 @@ def create_app(store: Store, settings: Settings, *, admin: AdminBackend | None =
     def replay(body: ReplayRequest) -> dict[str, Any]:
         return {"replayed": int(need_admin().replay(body.ids))}
 
+    token = settings.api_token
+
+    async def fast_articles(scope: dict[str, Any], send: Any) -> bool:
+        query = _simple_query(scope, _ARTICLE_PARAMS)
+        parsed = _article_query(query) if query is not None else None
+        if parsed is None or (token is not None and not _bearer_is(scope, token)):
+            return False
+        await _send_json(send, orjson.dumps(await article_page(*parsed)))
+        return True
+
+    async def fast_changes(scope: dict[str, Any], send: Any) -> bool:
+        query = _simple_query(scope, _CHANGES_PARAMS)
+        limit = _limit(query, 500, 1000) if query is not None else None
+        cursor = query.get("cursor") if query is not None else None
+        if limit is None or (cursor is not None and len(cursor) > 200) or (
+                token is not None and not _bearer_is(scope, token)):
+            return False
+        await _send_json(send, orjson.dumps(await changes_page(cursor, limit)))
+        return True
+
+    for route, fast in ((_route(app, "/articles"), fast_articles), (_route(app, "/changes"), fast_changes)):
+        app.router.routes.insert(0, _FastRoute(route, fast))
+    if sqlite:
+        queries.ensure_read_indexes(store)
     return app
+
+
+def _route(app: FastAPI, path: str) -> Any:
+    return next(r for r in app.router.routes if getattr(r, "path", None) == path and "GET" in getattr(r, "methods", ()))
 
 
 # --- running it -----------------------------------------------------------------------------------------------------
@@ -590,15 +733,40 @@ def app_from_env() -> FastAPI:
     """An app from the ``REPRINT_*`` environment: ``uvicorn --factory pipeline.api:app_from_env`` (several workers,
     docker-compose's api service, the benchmark's server process)."""
     settings = Settings()
-    return create_app(Store(settings.database_url), settings)
+    app = create_app(Store(settings.database_url), settings)
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Freeze what the server holds from startup (modules, the app, its routes and models) out of the cyclic GC.
+
+    A listing allocates a few hundred containers, so the collector runs every few requests, and each full
+    collection walked every object of FastAPI, pydantic and SQLAlchemy: milliseconds, landing on whichever
+    request was in flight (most of the p99). Frozen objects are never scanned (nor freed: startup state lives
+    as long as the process anyway)."""
+    gc.collect()
+    gc.freeze()
 
 
 def serve(store: Store, settings: Settings, host: str = "127.0.0.1", port: int = 8000, *,
-          log_level: str = "info") -> None:
-    """Run the API under uvicorn in the foreground (``reprint serve``)."""
+          log_level: str = "info", workers: int = 1) -> None:
+    """Run the API under uvicorn in the foreground (``reprint serve``).
+
+    With ``workers`` > 1 uvicorn runs that many processes, each building its app with ``app_from_env`` from the
+    environment (the database URL is passed on through REPRINT_DATABASE_URL), all accepting on one socket.
+    uvicorn uses httptools and uvloop when they are installed (``uvicorn[standard]``).
+    """
     import uvicorn
 
-    uvicorn.run(create_app(store, settings), host=host, port=port, log_level=log_level, access_log=False)
+    if workers > 1:
+        os.environ["REPRINT_DATABASE_URL"] = settings.database_url
+        uvicorn.run("pipeline.api:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=False)
+        return
+    app = create_app(store, settings)
+    settle_heap()
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
 @contextmanager

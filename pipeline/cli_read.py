@@ -38,6 +38,7 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="uvicorn worker processes (one per core).")] = 1,
 ) -> None:
     """Serve the REST API (articles, clusters, /changes feed, runs, /metrics) under uvicorn."""
     from .api import serve as run_server
@@ -46,7 +47,7 @@ def serve(
     settings = load_settings(db)
     store = open_store(settings.database_url)
     try:
-        run_server(store, settings, host, port, log_level=log_level)
+        run_server(store, settings, host, port, log_level=log_level, workers=workers)
     except OSError as err:
         fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
     finally:

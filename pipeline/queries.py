@@ -12,19 +12,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import functools
 import json
+import logging
+import re
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-from sqlalchemy import String, Text, cast, func, or_, select, type_coerce
-from sqlalchemy.engine import Connection
+import orjson
+from sqlalchemy import DateTime, Text, cast, event, func, or_, select
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .store import ArticleRow, ClusterRow, ErrorRow, EventRow, PageRow, RunRow, SourceRow, Store
+
+log = logging.getLogger(__name__)
 
 #: The flags a client may filter on; anything else is a 422, not an empty page.
 KNOWN_FLAGS = ("spun", "scraped")
@@ -79,12 +88,10 @@ def _flags(row_flags: Iterable[Any] | None) -> list[str]:
 
 
 #: The columns the list view reads: no body, meta or evidence, so a page is cheap to load and to encode. The
-#: datetimes and the flags skip SQLAlchemy's result processing (``type_coerce``): SQLite hands back their stored
-#: text, which ``_iso_any`` / ``_flags_any`` turn into the API's form faster than parsing and re-formatting.
-SUMMARY_COLUMNS = (ArticleRow.id, ArticleRow.url, ArticleRow.title, ArticleRow.site, ArticleRow.published,
-                   ArticleRow.canonical_url, ArticleRow.language, ArticleRow.byline, ArticleRow.cluster_id,
-                   ArticleRow.is_canonical, type_coerce(ArticleRow.flags, String), ArticleRow.similarity,
-                   type_coerce(ArticleRow.created_at, String), type_coerce(ArticleRow.updated_at, String))
+#: flags are read as their JSON text and the datetimes as stored (SQLite's text, PostgreSQL's datetime), so
+#: ``_flags_any`` / ``_iso_any`` turn them into the API's form faster than a generic decoder would.
+SUMMARY_SQL = ("id, url, title, site, published, canonical_url, language, byline, cluster_id, is_canonical, "
+               "CAST(flags AS TEXT), similarity, created_at, updated_at")
 
 
 def _iso_any(value: Any) -> str | None:
@@ -96,19 +103,26 @@ def _iso_any(value: Any) -> str | None:
     return _iso(value)
 
 
+#: Decoded flag lists by their stored JSON text: a store holds a handful of distinct ones ('[]', '["spun"]', ...).
+_FLAG_TEXTS: dict[str, tuple[str, ...]] = {}
+
+
 def _flags_any(value: Any) -> list[str]:
-    """Flags from a decoded list (PostgreSQL) or the stored JSON text (SQLite)."""
+    """Flags from a decoded list or the stored JSON text."""
     if not value:
         return []
     if isinstance(value, str):
-        if value == "[]":
-            return []
-        value = json.loads(value)
-    return [str(f) for f in value or []]
+        known = _FLAG_TEXTS.get(value)
+        if known is None:
+            known = tuple(str(f) for f in json.loads(value) or [])
+            if len(_FLAG_TEXTS) < 1024:
+                _FLAG_TEXTS[value] = known
+        return list(known)
+    return [str(f) for f in value]
 
 
 def summary_from_tuple(row: Any) -> dict[str, Any]:
-    """``article_summary`` for a row of ``SUMMARY_COLUMNS`` read by position (the list endpoint's hot path)."""
+    """``article_summary`` for a row of ``SUMMARY_SQL`` read by position (the list endpoint's hot path)."""
     (aid, url, title, site, published, canonical_url, language, byline, cluster_id, is_canonical, flags,
      similarity, created_at, updated_at) = row
     return {
@@ -151,6 +165,112 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# the read connections ----------------------------------------------------------------------------------------------
+#: Idle read connections kept per engine (more only while more requests are in flight at once).
+READ_CONNECTIONS = 8
+
+T = TypeVar("T")
+
+
+def _close_quietly(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # a connection being thrown away may already be dead
+        conn.close()
+
+
+class ReadConnections:
+    """Autocommit DBAPI connections for the read hot paths (listings, the feed), kept per engine.
+
+    A pooled SQLAlchemy read costs a ping per checkout (a round trip on PostgreSQL), a BEGIN, a ROLLBACK on
+    return and a Row object per row: several round trips and a few hundred microseconds a page that a
+    single-statement read does not need. These connections are taken out of the pool once (they never count
+    against it), run in autocommit (each statement sees what was committed when it started, as READ COMMITTED
+    does), and one found dead is replaced and the statement retried once. ``engine.dispose()`` (``Store.close``)
+    closes them. DBAPI errors surface as SQLAlchemy's, so the API answers them as before (503).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self._generation = 0
+        event.listen(engine, "engine_disposed", self._disposed)
+
+    def _disposed(self, _engine: Engine) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._generation += 1
+        for conn in idle:
+            _close_quietly(conn)
+
+    def _open(self) -> Any:
+        fairy = self.engine.raw_connection()
+        fairy.detach()
+        conn = fairy.dbapi_connection
+        if self.dialect == "postgresql":
+            conn.autocommit = True
+            # many small concurrent reads: one query's parallel workers would take every core from the others
+            conn.execute("SET max_parallel_workers_per_gather = 0")
+        return conn
+
+    def run(self, work: Callable[[Any], T]) -> T:
+        """``work(cursor)`` on a kept connection."""
+        for attempt in (0, 1):
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+                generation = self._generation
+            reused = conn is not None
+            try:
+                if conn is None:
+                    conn = self._open()
+                cursor = conn.cursor()
+                try:
+                    result = work(cursor)
+                finally:
+                    cursor.close()
+            except self._error as err:
+                if conn is not None:
+                    _close_quietly(conn)
+                if reused and attempt == 0 and self.engine.dialect.is_disconnect(err, conn, None):
+                    continue  # the server restarted or dropped it: once more on a new connection
+                raise DBAPIError.instance(None, None, err, self._error) from err
+            except BaseException:
+                if conn is not None:
+                    _close_quietly(conn)
+                raise
+            with self._lock:
+                if generation == self._generation and len(self._idle) < READ_CONNECTIONS:
+                    self._idle.append(conn)
+                    conn = None
+            if conn is not None:
+                _close_quietly(conn)
+            return result
+        raise AssertionError("unreachable")
+
+
+_readers_lock = threading.Lock()
+
+
+def readers(store: Store) -> ReadConnections:
+    """The kept read connections of ``store``'s engine (made on first use)."""
+    engine = store.engine
+    found = engine.__dict__.get("_reprint_readers")
+    if found is None:
+        with _readers_lock:
+            found = engine.__dict__.get("_reprint_readers")
+            if found is None:
+                found = engine.__dict__["_reprint_readers"] = ReadConnections(engine)
+    return found
+
+
+def _sql(dialect: str, text: str) -> str:
+    """``text`` with ``:name`` parameters in the driver's style (psycopg: ``%(name)s``, its ``%`` doubled)."""
+    if dialect == "postgresql":
+        return re.sub(r":(\w+)", r"%(\1)s", text.replace("%", "%%"))
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class ArticleFilter:
     """The filters of ``GET /articles``; ``canonical=None`` means every article, copies included."""
@@ -164,35 +284,213 @@ class ArticleFilter:
     cluster_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Which filters a listing has (the values are parameters): what its statements are built and cached by."""
+
+    canonical: bool | None
+    site: bool
+    published: bool
+    ingested: bool
+    flag: str | None  # a known flag (matched literally, as its partial index is), "?" for any other, or None
+    q: bool
+    cluster: bool
+
+
+def _shape(flt: ArticleFilter) -> _Shape:
+    flag = None if not flt.flag else (flt.flag if flt.flag in KNOWN_FLAGS else "?")
+    return _Shape(flt.canonical, bool(flt.site), flt.published_since is not None, flt.ingested_since is not None,
+                  flag, bool(flt.q), flt.cluster_id is not None)
+
+
+def flag_condition(flag: str) -> str:
+    """The SQL condition 'the JSON flags list holds ``flag``' for a known flag: its text contains '"spun"'. The
+    partial indexes ``ix_articles_flag_*`` are declared with exactly this condition, which is what lets both
+    SQLite and PostgreSQL use them."""
+    assert flag in KNOWN_FLAGS, flag
+    return f"CAST(flags AS TEXT) LIKE '%\"{flag}\"%'"
+
+
+def _conditions(dialect: str, shape: _Shape, *, index: str) -> list[str]:
+    """The WHERE terms of a listing. ``index`` says which index the statement is meant to walk ('canonical', 'driver'
+    (site, flag or cluster), 'range' (published / created_at), or 'id'); on SQLite the others' columns get a
+    unary ``+`` so its planner cannot pick them instead (PostgreSQL plans from statistics)."""
+    lite = dialect == "sqlite"
+
+    def term(column: str, rest: str, indexed: bool) -> str:
+        return f"{'+' if lite and not indexed else ''}{column}{rest}"
+
+    out = []
+    if shape.canonical is not None:
+        if lite:
+            out.append(term("is_canonical", f" = {int(shape.canonical)}", index == "canonical"))
+        else:
+            out.append("is_canonical" if shape.canonical else "NOT is_canonical")
+    if shape.site:
+        out.append(term("site", " = :site", index == "driver"))
+    if shape.flag == "?":
+        out.append("CAST(flags AS TEXT) LIKE :flag ESCAPE '\\'")
+    elif shape.flag:
+        out.append(flag_condition(shape.flag))
+    if shape.cluster:
+        out.append(term("cluster_id", " = :cluster", index == "driver"))
+    if shape.published:
+        # published is stored as an ISO-8601 string, so a lexical comparison is a chronological one
+        out.append(term("published", " >= :published", index == "range"))
+    if shape.ingested:
+        out.append(term("created_at", " >= :ingested",
+                        index == "range" and not shape.published))
+    if shape.q:
+        out.append("lower(title) LIKE :q ESCAPE '\\'")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    walk: str  # the page in id order from :after, LIMIT :n (the only statement unless there is a date range)
+    # a date range without a site, flag or cluster to walk: race the id order against the range index
+    bound: str | None = None  # the :skip+1-th candidate id after :after: where a step of the walk ends
+    step: str | None = None  # the walk up to :bound
+    probe: str | None = None  # whether more than :skip matches follow :after (reading the range index)
+    top: str | None = None  # the :n smallest matching ids after :after among :k, through the range index
+    covering: bool = True  # the probe reads the range index alone (else it costs a row per entry, like a step)
+
+
+@functools.lru_cache(maxsize=256)
+def _article_plan(dialect: str, shape: _Shape) -> _Plan:
+    driver = shape.site or shape.flag is not None or shape.cluster
+    dated = shape.published or shape.ingested
+    # no index to walk: go in bounded steps of the id order (a planner misjudging a LIKE's selectivity would
+    # otherwise read and sort the whole table), and with a date range race them against the date index
+    ranged = (dated or shape.q) and not driver
+    index = "driver" if driver else ("canonical" if shape.canonical is not None else "id")
+    where = " AND ".join([*_conditions(dialect, shape, index=index), "id > :after"])
+    walk = f"SELECT {SUMMARY_SQL} FROM articles WHERE {where} ORDER BY id LIMIT :n"
+    if not ranged:
+        return _Plan(_sql(dialect, walk))
+    # the walk's candidates: the canonical index (or the primary key) in id order, read alone
+    candidates = " AND ".join([*_conditions(dialect, _Shape(shape.canonical, False, False, False, None, False, False),
+                                            index=index), "id > :after"])
+    bound = f"SELECT id FROM articles WHERE {candidates} ORDER BY id LIMIT 1 OFFSET :skip"
+    step = f"SELECT {SUMMARY_SQL} FROM articles WHERE {where} AND id <= :bound ORDER BY id LIMIT :n"
+    if not dated:
+        return _Plan(*(_sql(dialect, s) for s in (walk, bound, step)))
+    column = "published" if shape.published else "created_at"
+    ranged_where = " AND ".join([*_conditions(dialect, shape, index="range"),
+                                 "+id > :after" if dialect == "sqlite" else "id > :after"])
+    probe = f"SELECT 1 FROM articles WHERE {ranged_where} ORDER BY {column} LIMIT 1 OFFSET :skip"
+    top = (f"SELECT id FROM (SELECT id FROM articles WHERE {ranged_where} ORDER BY {column} LIMIT :k) AS matches "
+           f"ORDER BY id LIMIT :n")
+    covering = not shape.q and not (shape.published and shape.ingested)
+    return _Plan(*(_sql(dialect, s) for s in (walk, bound, step, probe, top)), covering=covering)
+
+
+#: The race's first step (candidate rows walked in id order) and how many index entries a probe may read per row
+#: a step reads (an index-only entry costs several times less than a row).
+RACE_STEP = 256
+RACE_PROBE_RATIO = 4
+
+
 def list_articles(store: Store, flt: ArticleFilter, *, after: int = 0,
                   limit: int = 50) -> tuple[list[dict[str, Any]], int | None]:
     """A page of articles in id order after ``after``; returns (items, last id if there may be more).
 
-    Keyset pagination on the primary key: O(limit) per page whatever the depth, and stable while rows are added.
+    Keyset pagination on the primary key: stable while rows are added. A site, flag or cluster filter walks its
+    own (…, id) index, so a page costs O(limit) at any depth. A date filter alone (published_since,
+    ingested_since) races the id order against the date index: steps of growing size walk rows in id order
+    (cheap when matches are dense after the cursor), and between them a probe counts whether few enough
+    matches follow the cursor to take the smallest ids straight from the date index (cheap when they are
+    few). Either way the work is within a small factor of the cheaper plan, whatever the data's correlation.
+    A title text filter alone (no index can serve a substring) walks the same bounded steps without the probe.
     """
-    q = select(*SUMMARY_COLUMNS).where(ArticleRow.id > after)
-    if flt.canonical is not None:
-        q = q.where(ArticleRow.is_canonical.is_(flt.canonical))
+    reads = readers(store)
+    dialect = reads.dialect
+    shape = _shape(flt)
+    plan = _article_plan(dialect, shape)
+    params: dict[str, Any] = {}
     if flt.site:
-        q = q.where(ArticleRow.site == flt.site)
-    if flt.published_since is not None:
-        # published is stored as an ISO-8601 string, so a lexical comparison is a chronological one
-        q = q.where(ArticleRow.published.is_not(None), ArticleRow.published >= flt.published_since.isoformat())
-    if flt.ingested_since is not None:
-        q = q.where(ArticleRow.created_at >= _naive_utc(flt.ingested_since))
-    if flt.flag:
-        # flags are a small JSON list of known words; its text form contains '"spun"' exactly when it holds it
-        q = q.where(cast(ArticleRow.flags, Text).like(f'%"{_like_escape(flt.flag)}"%', escape="\\"))
-    if flt.q:
-        q = q.where(func.lower(ArticleRow.title).like(f"%{_like_escape(flt.q.lower())}%", escape="\\"))
+        params["site"] = flt.site
+    if shape.flag == "?":
+        params["flag"] = f'%"{_like_escape(str(flt.flag))}"%'
     if flt.cluster_id is not None:
-        q = q.where(ArticleRow.cluster_id == flt.cluster_id)
-    q = q.order_by(ArticleRow.id).limit(limit + 1)
-    with store.engine.connect() as conn:  # a plain read: no ORM identity map, no objects
-        rows = list(conn.execute(q))
+        params["cluster"] = flt.cluster_id
+    if flt.published_since is not None:
+        params["published"] = flt.published_since.isoformat()
+    if flt.ingested_since is not None:
+        params["ingested"] = _datetime_param(store.engine.dialect, _naive_utc(flt.ingested_since))
+    if flt.q:
+        params["q"] = f"%{_like_escape(flt.q.lower())}%"
+    need = limit + 1
+
+    def work(cur: Any) -> list[Any]:
+        if plan.bound is None:
+            cur.execute(plan.walk, {**params, "after": after, "n": need})
+            return cur.fetchall()
+        rows: list[Any] = []
+        pos, step = after, RACE_STEP
+        while True:
+            cur.execute(plan.bound, {**params, "after": pos, "skip": step - 1})
+            end = cur.fetchone()
+            if end is None:  # fewer than a step's candidates are left: walk them all
+                cur.execute(plan.walk, {**params, "after": pos, "n": need - len(rows)})
+                return rows + cur.fetchall()
+            cur.execute(plan.step, {**params, "after": pos, "bound": end[0], "n": need - len(rows)})
+            rows += cur.fetchall()
+            if len(rows) >= need:
+                return rows
+            pos = end[0]
+            if plan.probe is None or plan.top is None:
+                step *= 4
+                continue
+            reach = step * (RACE_PROBE_RATIO if plan.covering else 1)
+            cur.execute(plan.probe, {**params, "after": pos, "skip": reach})
+            if cur.fetchone() is None:  # at most `reach` matches follow: take the smallest from the date index
+                cur.execute(plan.top, {**params, "after": pos, "k": reach, "n": need - len(rows)})
+                ids = [int(r[0]) for r in cur.fetchall()]
+                if ids:
+                    cur.execute(f"SELECT {SUMMARY_SQL} FROM articles WHERE id IN ({','.join(map(str, ids))}) "
+                                "ORDER BY id")
+                    rows += cur.fetchall()
+                return rows
+            step *= 4
+
+    rows = reads.run(work)
     more = len(rows) > limit
     rows = rows[:limit]
     return [summary_from_tuple(r) for r in rows], (rows[-1][0] if more and rows else None)
+
+
+def bounded(flt: ArticleFilter) -> bool:
+    """Whether a page of this listing reads O(limit) index entries whatever the data: no title text or date filter
+    (those may scan), and no flag asked of canonical articles (flagged articles are copies, so that walks every
+    flagged one to find few or none)."""
+    return not (flt.q or flt.published_since is not None or flt.ingested_since is not None
+                or (flt.flag and flt.canonical is True))
+
+
+def ensure_read_indexes(store: Store) -> None:
+    """Create the articles' indexes a SQLite store lacks. SQLite keeps ``create_all``, which makes no index on a
+    table that already exists, so a store made before an index was declared gets it here, once (a few seconds on
+    a large store). Best effort: the listings are right without them, only slower."""
+    if store.engine.dialect.name != "sqlite":
+        return
+    try:
+        with store.engine.begin() as conn:
+            existing = set(conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'articles'").scalars())
+            for index in ArticleRow.__table__.indexes:
+                if index.name not in existing:
+                    log.info("creating index %s", index.name)
+                    index.create(conn)
+    except SQLAlchemyError as err:
+        log.warning("could not create the read indexes: %s", err)
+
+
+def _datetime_param(dialect: Dialect, value: datetime) -> Any:
+    """A naive-UTC datetime as the driver must be given it to compare with stored ones (SQLite: SQLAlchemy's
+    stored text form; PostgreSQL: the datetime)."""
+    process = DateTime().bind_processor(dialect)
+    return process(value) if process is not None else value
 
 
 def _cluster_brief(s: Session, cluster_id: int | None) -> dict[str, Any] | None:
@@ -222,15 +520,27 @@ def get_article(store: Store, article_id: int) -> dict[str, Any] | None:
         return out
 
 
-EVENT_COLUMNS = (EventRow.id, type_coerce(EventRow.at, String), EventRow.type, EventRow.cluster_id,
-                 EventRow.article_id, EventRow.data)
+#: The columns the feed reads; ``data`` as its stored JSON text (see ``_event_data``).
+EVENT_SQL = "id, at, type, cluster_id, article_id, CAST(data AS TEXT)"
 
 
-def event_from_tuple(row: Any) -> dict[str, Any]:
-    """``event_dict`` for a row of ``EVENT_COLUMNS`` read by position (the feed's hot path)."""
+def _event_data(value: Any, raw: bool) -> Any:
+    """An event's data from its stored JSON text: decoded, or with ``raw`` an ``orjson.Fragment`` of the text
+    itself (valid JSON as stored, so the feed re-encodes nothing). An empty or null document is ``{}``."""
+    if value is None:
+        return {}
+    if not isinstance(value, str):  # a driver that decoded it already
+        return value or {}
+    if raw and len(value) > 2 and value[0] == "{" and "NaN" not in value and "Infinity" not in value:
+        return orjson.Fragment(value)
+    return json.loads(value) or {}
+
+
+def event_from_tuple(row: Any, raw: bool = False) -> dict[str, Any]:
+    """``event_dict`` for a row of ``EVENT_SQL`` read by position (the feed's hot path)."""
     eid, at, etype, cluster_id, article_id, data = row
     return {"id": eid, "cursor": encode_cursor("e", eid), "at": _iso_any(at), "type": etype, "cluster_id": cluster_id,
-            "article_id": article_id, "data": data or {}}
+            "article_id": article_id, "data": _event_data(data, raw)}
 
 
 def event_dict(row: Any) -> dict[str, Any]:
@@ -277,9 +587,12 @@ def get_cluster(store: Store, cluster_id: int) -> dict[str, Any] | None:
 #: last horizon known to be safe (PostgreSQL only; see ``stable_horizon``).
 HORIZON_WAIT_SECONDS = 0.05
 _last_safe: dict[str, int] = {}
+_SEQUENCE_VALUE = ("SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('events', 'id')::regclass), 0)")
+_WRITERS_IN_FLIGHT = ("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'events'::regclass "
+                      "AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_backend_pid())")
 
 
-def stable_horizon(store: Store, s: Connection, wait: float = HORIZON_WAIT_SECONDS) -> int | None:
+def stable_horizon(store: Store, cursor: Any, wait: float = HORIZON_WAIT_SECONDS) -> int | None:
     """The highest event id the feed may serve without ever skipping one, or None when every visible id is safe.
 
     On PostgreSQL ids come from a sequence when a row is inserted, but transactions commit in any order: a
@@ -288,19 +601,17 @@ def stable_horizon(store: Store, s: Connection, wait: float = HORIZON_WAIT_SECON
     (an inserter takes that lock before it draws an id and keeps it until it commits). So: read the sequence,
     then the locks, and serve only ids up to that value. While writers overlap without pause, the last horizon
     found safe is served (never a newer unsafe one). SQLite has a single writer, so its commit order is its id
-    order and no horizon is needed.
+    order and no horizon is needed. ``cursor`` is a DBAPI cursor in autocommit (``ReadConnections``): each
+    statement sees what was committed when it started, which is what makes reading events after this valid.
     """
     if store.engine.dialect.name != "postgresql":
         return None
-    from sqlalchemy import text
-
     deadline = time.monotonic() + wait
     while True:
-        seq_value = int(s.scalar(text(
-            "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('events', 'id')::regclass), 0)")) or 0)
-        busy = s.scalar(text(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'events'::regclass "
-            "AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_backend_pid())"))
+        cursor.execute(_SEQUENCE_VALUE)
+        seq_value = int(cursor.fetchone()[0] or 0)
+        cursor.execute(_WRITERS_IN_FLIGHT)
+        busy = cursor.fetchone()[0]
         if not busy:
             _last_safe[store.url] = max(_last_safe.get(store.url, 0), seq_value)
             return _last_safe[store.url]
@@ -309,31 +620,43 @@ def stable_horizon(store: Store, s: Connection, wait: float = HORIZON_WAIT_SECON
         time.sleep(0.005)
 
 
+@functools.lru_cache(maxsize=64)
+def _changes_sql(dialect: str, n_types: int, capped: bool) -> str:
+    types = f" AND type IN ({', '.join(f':t{i}' for i in range(n_types))})" if n_types else ""
+    cap = " AND id <= :horizon" if capped else ""
+    return _sql(dialect, f"SELECT {EVENT_SQL} FROM events WHERE id > :after{types}{cap} ORDER BY id LIMIT :n")
+
+
 def list_changes(store: Store, *, after: int = 0, limit: int = 500, types: Iterable[str] | None = None,
-                 wait: float = HORIZON_WAIT_SECONDS) -> tuple[list[dict[str, Any]], int]:
+                 wait: float = HORIZON_WAIT_SECONDS, raw_data: bool = False) -> tuple[list[dict[str, Any]], int]:
     """Events after ``after`` in id order, up to the stable horizon; returns (events, id to resume from).
 
     The resume id is the last event returned, or ``after`` when there is nothing new, so a poller can always
-    keep the cursor it was given and never skips or repeats an event.
+    keep the cursor it was given and never skips or repeats an event. ``raw_data`` leaves each event's data as
+    its stored JSON (an ``orjson.Fragment``) for a caller that encodes the page with orjson.
     """
-    q = select(*EVENT_COLUMNS).where(EventRow.id > after)
+    reads = readers(store)
+    dialect = reads.dialect
     wanted = list(types or [])
-    if wanted:
-        q = q.where(EventRow.type.in_(wanted))
-    q = q.order_by(EventRow.id).limit(limit)
-    # READ COMMITTED: each statement sees what was committed when it started, which is what makes the horizon
-    # read before the events valid (see stable_horizon)
-    with store.engine.connect() as conn:
-        known = _last_safe.get(store.url, 0) if store.engine.dialect.name == "postgresql" else 0
-        if known > after:  # a reader catching up below a horizon already proven safe needs no new proof
-            rows = list(conn.execute(q.where(EventRow.id <= known)))
-            if len(rows) == limit:
-                return [event_from_tuple(r) for r in rows], rows[-1][0]
-        horizon = stable_horizon(store, conn, wait)
-        if horizon is not None:
-            q = q.where(EventRow.id <= horizon)
-        rows = list(conn.execute(q))
-    return [event_from_tuple(r) for r in rows], (rows[-1][0] if rows else after)
+    params: dict[str, Any] = {"after": after, "n": limit} | {f"t{i}": t for i, t in enumerate(wanted)}
+
+    def work(cur: Any) -> list[Any]:
+        if dialect == "postgresql":
+            known = _last_safe.get(store.url, 0)
+            if known > after:  # a reader catching up below a horizon already proven safe needs no new proof
+                cur.execute(_changes_sql(dialect, len(wanted), True), params | {"horizon": known})
+                rows = cur.fetchall()
+                if len(rows) == limit:
+                    return rows
+        horizon = stable_horizon(store, cur, wait)
+        if horizon is None:
+            cur.execute(_changes_sql(dialect, len(wanted), False), params)
+        else:
+            cur.execute(_changes_sql(dialect, len(wanted), True), params | {"horizon": horizon})
+        return cur.fetchall()
+
+    rows = reads.run(work)
+    return [event_from_tuple(r, raw_data) for r in rows], (rows[-1][0] if rows else after)
 
 
 def latest_event_id(store: Store) -> int:
