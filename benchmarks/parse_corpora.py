@@ -4,7 +4,9 @@
 
 - feeds/ and sitemaps/: every file is sniffed the way ``discover`` sniffs a fetched document and goes
   to ``parse_feed``, ``parse_sitemap`` or (under robots/) ``parse_robots``. For the rss-parser feeds,
-  whose expected parses are in test/output/*.json, the item counts are compared.
+  whose expected parses are in test/output/*.json, the item counts are compared. Every sitemap
+  ``<lastmod>`` goes through ``parse_lastmod`` (what a re-run skips unchanged URLs by); the unreadable
+  ones are listed.
 - warc/: every .warc/.arc(.gz) (and anything else there that claims to be one) goes through
   ``iter_warc``.
 
@@ -25,7 +27,7 @@ from pipeline.errors import ReprintError
 from pipeline.feeds import parse_feed
 from pipeline.records import Page
 from pipeline.robots import parse_robots
-from pipeline.sitemaps import GZIP_MAGIC, gunzip_capped, parse_sitemap
+from pipeline.sitemaps import GZIP_MAGIC, gunzip_capped, parse_lastmod, parse_sitemap
 from pipeline.warc import iter_warc
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -48,6 +50,7 @@ class FileResult:
     group: str
     items: int
     errors: list[ReprintError | str]
+    lastmods: list[str] = field(default_factory=list)  # sitemap <lastmod> values as written
 
 
 def parse_listing(path: Path) -> FileResult:
@@ -69,7 +72,8 @@ def parse_listing(path: Path) -> FileResult:
         if kind == "sitemap" or path.suffix in (".xml", ".txt", ".gz"):
             sitemap = parse_sitemap(body, url, max_bytes=MAX_BYTES)
             problems.extend(sitemap.warnings)
-            return FileResult(path, f"sitemaps ({sitemap.kind})", len(sitemap.entries), problems)
+            lastmods = [entry.lastmod for entry in sitemap.entries if entry.lastmod]
+            return FileResult(path, f"sitemaps ({sitemap.kind})", len(sitemap.entries), problems, lastmods)
         return FileResult(path, "not a listing", 0, [f"sniffed as {kind}"])
     except ReprintError as exc:
         group = "feeds" if path.suffix in (".rss", ".atom", ".json") or "feed" in path.name else "sitemaps (failed)"
@@ -147,6 +151,13 @@ def main() -> None:
         for result, expected in compared:
             if result.items != expected:
                 print(f"  {result.path.name}: {result.items} items with a link, expected {expected} items")
+
+    lastmods = [value for result in results for value in result.lastmods]
+    unreadable = Counter(value for value in lastmods if parse_lastmod(value) is None)
+    print(f"\nsitemap <lastmod>: {len(lastmods) - sum(unreadable.values())}/{len(lastmods)} readable "
+          f"(in {sum(1 for r in results if r.lastmods)} sitemaps)")
+    for value, count in unreadable.most_common(10):
+        print(f"  unreadable: {value!r} x{count}")
 
     if args.verbose:
         print()

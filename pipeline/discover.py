@@ -13,7 +13,9 @@ SOURCE kinds (``reprint ingest SOURCE...``):
 - ``url_list``: any other text file: one URL per line, ``#`` comments and blank lines ignored.
 
 ``discover`` never raises for bad input: each problem is a ``SourceItem(error=...)`` and the rest goes
-on. URLs are de-duplicated per source by ``normalize_url``; the yielded URL is the one listed.
+on. URLs are de-duplicated per source by ``normalize_url``; the yielded URL is the one listed. A URL
+listed in a sitemap carries its ``<lastmod>`` (``SourceItem.lastmod``), so the caller can skip fetching
+it when the store saw it at that version already (``Store.sitemap_unchanged``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from .feeds import find_feed_links, is_json_feed, parse_feed
 from .fetch import Fetcher, media_type
 from .records import Page
 from .robots import parse_robots
-from .sitemaps import GZIP_MAGIC, gunzip_capped, parse_sitemap, root_element
+from .settings import Settings
+from .sitemaps import GZIP_MAGIC, gunzip_capped, parse_lastmod, parse_sitemap, root_element
 from .urls import is_http_url, normalize_url
 from .warc import WarcScope, iter_warc_offsets
 
@@ -66,6 +69,7 @@ class SourceItem:
     page: Page | None = None  # content already at hand (WARC record, local file, fetched article)
     error: ReprintError | None = None  # a problem to record against the source; carries no work
     resume_at: int | None = None  # WARC: offset of the next record, the checkpoint once this item is stored
+    lastmod: datetime | None = None  # sitemap URL: its <lastmod> (aware UTC, end of the period it names)
 
 
 def source_kind(spec: str) -> str:
@@ -128,6 +132,14 @@ def warc_checkpoint_key(spec: str, scope: WarcScope | None = None) -> str:
     return f"{path}|{(scope or WarcScope()).filter_key()}"
 
 
+def warc_plan(spec: str, settings: Settings) -> tuple[str, WarcScope]:
+    """How to read WARC source ``spec``: its checkpoint key and its scope (the host / WARC-Date filters
+    of ``settings``, from offset 0; ``scope.at(checkpoint)`` resumes). Used by every runner, so an
+    embedded run and a Celery run of the same file and filters share one checkpoint."""
+    scope = WarcScope.build(hosts=settings.warc_hosts or None, since=settings.warc_since, until=settings.warc_until)
+    return warc_checkpoint_key(spec, scope), scope
+
+
 async def discover(spec: str, fetcher: Fetcher, *, warc_scope: WarcScope | None = None) -> AsyncIterator[SourceItem]:
     """Everything ``spec`` holds, as SourceItems. Never raises for bad input.
 
@@ -175,7 +187,7 @@ class _Walk:
     def error(self, error: ReprintError) -> SourceItem:
         return SourceItem(self.source, url=error.url, error=error)
 
-    def take(self, url: str) -> SourceItem | None:
+    def take(self, url: str, lastmod: datetime | None = None) -> SourceItem | None:
         """A work item for ``url`` unless seen already or over the budget (then ``full`` is set)."""
         key = normalize_url(url)
         if key in self.seen:
@@ -184,11 +196,12 @@ class _Walk:
             self.full = True
             return None
         self.seen.add(key)
-        return SourceItem(self.source, url=url)
+        return SourceItem(self.source, url=url, lastmod=lastmod)
 
-    def urls(self, urls: Iterable[str], what: str) -> Iterator[SourceItem]:
-        for url in urls:
-            item = self.take(url)
+    def urls(self, urls: Iterable[tuple[str, datetime | None]], what: str) -> Iterator[SourceItem]:
+        """Work items for ``(url, lastmod)`` pairs, in order, until the URL budget runs out."""
+        for url, lastmod in urls:
+            item = self.take(url, lastmod)
             if item is not None:
                 yield item
             elif self.full:
@@ -261,7 +274,7 @@ class _Walk:
             yield self.error(FeedError(warning, url=url))
         if not feed.entries:
             yield self.error(FeedError("feed has no entries with links", url=url))
-        for item in self.urls((entry.url for entry in feed.entries), f"feed {url}"):
+        for item in self.urls(((entry.url, None) for entry in feed.entries), f"feed {url}"):
             yield item
 
     async def fetch_sitemap(self, url: str, depth: int) -> AsyncIterator[SourceItem]:
@@ -312,7 +325,8 @@ class _Walk:
         for warning in sitemap.warnings:
             yield self.error(SitemapError(warning, url=url))
         if sitemap.kind != "index":
-            for item in self.urls((entry.url for entry in sitemap.entries), f"sitemap {url}"):
+            pairs = ((entry.url, parse_lastmod(entry.lastmod)) for entry in sitemap.entries)
+            for item in self.urls(pairs, f"sitemap {url}"):
                 yield item
             return
         limit = self.fetcher.settings.discover_max_sitemap_depth

@@ -17,7 +17,9 @@ What a fetch guarantees:
   ``fetch_robots_timeout``; disallowed → ``RobotsDisallowed``), a per-host concurrency cap, a per-host
   delay (``fetch_host_delay`` or the robots Crawl-delay, capped by ``fetch_max_crawl_delay``) and a
   global concurrency cap. The per-host rules live in a pluggable host gate (``pipeline.politeness``):
-  in process by default, in Redis under Celery so they hold across all workers.
+  in process by default, in Redis under Celery so they hold across all workers. The delay runs from
+  the moment the previous request's headers were written (httpcore's ``trace`` hook tells the gate),
+  so time spent between a slot's grant and the send (a connect, a busy scheduler) cannot shorten it.
 - **Conditional GET.** ``etag`` / ``last_modified`` become If-None-Match / If-Modified-Since; a 304
   comes back as ``Page(status=304, body=b"")``.
 - Bytes are **not** decoded to text here (extract does charsets); Content-Encoding *is* undone, and
@@ -63,7 +65,7 @@ from .errors import (
     TooManyRedirects,
     UnsupportedContentType,
 )
-from .politeness import HostGate, LocalHostGate
+from .politeness import HostGate, LocalHostGate, SlotHandle
 from .records import Page
 from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules, agent_token
 from .settings import Settings, get_settings
@@ -473,26 +475,28 @@ class Fetcher:
         raise TooManyRedirects(f"more than {self.settings.fetch_max_redirects} redirects", url=url)
 
     @asynccontextmanager
-    async def _slot(self, url: str, crawl_delay: float | None) -> AsyncIterator[None]:
-        """Per-host slot from the gate (with the host delay), then a global slot."""
+    async def _slot(self, url: str, crawl_delay: float | None) -> AsyncIterator[SlotHandle]:
+        """Per-host slot from the gate (with the host delay), then a global slot; yields the gate's
+        handle, to be told when the request is sent (``_sent_hook``)."""
         assert self._global is not None
         capped = min(crawl_delay or 0.0, self.settings.fetch_max_crawl_delay)
         delay = max(self.settings.fetch_host_delay, capped)
-        async with self.gate.slot(host_key(url), delay=delay, limit=self.settings.fetch_per_host), self._global:
-            yield
+        gate_slot = self.gate.slot(host_key(url), delay=delay, limit=self.settings.fetch_per_host)
+        async with gate_slot as handle, self._global:
+            yield handle
 
     async def _exchange(
         self, url: str, headers: dict[str, str], budget: _Budget, crawl_delay: float | None
     ) -> tuple[int, dict[str, str], bytes]:
         """One request/response under the deadline; body only for 2xx. Maps every httpx error."""
         assert self._client is not None
-        async with self._slot(url, crawl_delay):
+        async with self._slot(url, crawl_delay) as handle:
             started = time.monotonic()
             try:
                 if budget.remaining <= 0:
                     raise TimeoutError
                 async with asyncio.timeout(budget.remaining):
-                    return await self._request(url, headers)
+                    return await self._request(url, headers, handle)
             except TimeoutError:
                 raise DeadlineExceeded(
                     f"no complete response within the {self.settings.fetch_deadline:g}s deadline", url=url
@@ -508,9 +512,11 @@ class Fetcher:
             finally:
                 budget.remaining -= time.monotonic() - started
 
-    async def _request(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    async def _request(
+        self, url: str, headers: dict[str, str], handle: SlotHandle
+    ) -> tuple[int, dict[str, str], bytes]:
         assert self._client is not None
-        request = self._client.build_request("GET", url, headers=headers)
+        request = self._client.build_request("GET", url, headers=headers, extensions=_sent_hook(handle))
         response = await self._client.send(request, stream=True)
         try:
             status = response.status_code
@@ -558,27 +564,37 @@ class Fetcher:
         """GET a robots.txt with its own timeout; (0, b"") on any failure (meaning: unreachable)."""
         assert self._client is not None and self._global is not None
         current = url
+        budget = _Budget(self.settings.fetch_robots_timeout)
         try:
-            # Under the host gate too (robots.txt is a request to the host like any other); the wait for
-            # the slot is outside the robots timeout, which is for the server's answer.
-            async with self._slot(url, None), asyncio.timeout(self.settings.fetch_robots_timeout):
-                for _hop in range(6):  # RFC 9309: follow at least five redirects
-                    self._check_url(current)
-                    request = self._client.build_request("GET", current)
-                    response = await self._client.send(request, stream=True)
+            for _hop in range(6):  # RFC 9309: follow at least five redirects
+                self._check_url(current)
+                # Under the host gate too, one slot per hop (robots.txt is a request to the host like any
+                # other); the wait for the slot is outside the robots timeout, which is for the answers.
+                async with self._slot(current, None) as handle:
+                    if budget.remaining <= 0:
+                        raise TimeoutError
+                    started = time.monotonic()
                     try:
-                        location = response.headers.get("location")
-                        if response.status_code in REDIRECT_STATUSES and location:
-                            current = urljoin(current, location.strip())
-                            continue
-                        if not 200 <= response.status_code < 300:
-                            return response.status_code, b""
-                        headers = {k.lower(): v for k, v in response.headers.items()}
-                        body = await self._read_body(response, headers, current, MAX_ROBOTS_BYTES, truncate=True)
-                        return response.status_code, body
+                        async with asyncio.timeout(budget.remaining):
+                            request = self._client.build_request("GET", current, extensions=_sent_hook(handle))
+                            response = await self._client.send(request, stream=True)
+                            try:
+                                location = response.headers.get("location")
+                                if response.status_code in REDIRECT_STATUSES and location:
+                                    current = urljoin(current, location.strip())
+                                    continue
+                                if not 200 <= response.status_code < 300:
+                                    return response.status_code, b""
+                                headers = {k.lower(): v for k, v in response.headers.items()}
+                                body = await self._read_body(
+                                    response, headers, current, MAX_ROBOTS_BYTES, truncate=True
+                                )
+                                return response.status_code, body
+                            finally:
+                                await response.aclose()
                     finally:
-                        await response.aclose()
-                return 0, b""
+                        budget.remaining -= time.monotonic() - started
+            return 0, b""
         except BlockedAddress as exc:
             raise BlockedAddress(exc.message, url=exc.url or current) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -586,6 +602,24 @@ class Fetcher:
             raise _Retry(FetchError(f"cannot connect: {exc or type(exc).__name__}", url=url)) from None
         except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, UnicodeError, FetchError, zlib.error):
             return 0, b""
+
+
+def _sent_hook(handle: SlotHandle) -> dict[str, object]:
+    """Request extensions that tell the gate the moment the request headers are on the wire.
+
+    httpcore calls ``trace`` around each step of a request; ``http11.send_request_headers.complete``
+    (``http2.`` for HTTP/2) comes right after the request was written to the socket. A transport
+    without httpcore (``MockTransport``) never calls it; the gate then counts the release as the send.
+    No hook when the gate does not need to know (no delay): httpcore then skips its tracing altogether.
+    """
+    if not handle.waiting_for_send:
+        return {}
+
+    async def trace(event: str, _info: dict[str, object]) -> None:
+        if event.endswith("send_request_headers.complete"):
+            await handle.sent()
+
+    return {"trace": trace}
 
 
 async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:

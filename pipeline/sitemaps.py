@@ -3,6 +3,10 @@
 Parsed with defusedxml and DTDs forbidden (a sitemap never needs one), so entity tricks are refused.
 A malformed XML sitemap is not thrown away: the ``<loc>`` entries that can still be read are kept
 and the fault is reported as a warning, the same way a truncated WARC keeps its good records.
+
+``<lastmod>`` is what lets a re-run skip what has not changed: ``parse_lastmod`` reads it (W3C datetime,
+and the common deviations) as the *latest* instant it can stand for, so a date-only value never makes a
+page look older than it may be.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import html
 import re
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin
 from xml.etree.ElementTree import Element, ParseError
 
@@ -24,6 +29,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 _LOC = re.compile(rb"<(?:[\w.-]+:)?loc>\s*(.*?)\s*</(?:[\w.-]+:)?loc>", re.S | re.I)
 _PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)", re.S | re.I)
 _ROOT = re.compile(rb"\s*<(?:[\w.-]+:)?([\w.-]+)")
+_YEAR_MONTH = re.compile(r"^(\d{4})(?:-(\d{2}))?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TZ_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +51,35 @@ class Sitemap:
     kind: str  # "urlset" | "index" | "text"
     entries: tuple[SitemapEntry, ...]
     warnings: tuple[str, ...] = ()
+
+
+def parse_lastmod(value: str | None) -> datetime | None:
+    """A sitemap ``<lastmod>`` as an aware UTC datetime, or None when missing or unreadable.
+
+    W3C datetime (``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``, ``YYYY-MM-DDThh:mm[:ss[.s]]TZD``) plus what sites
+    write instead (a space for ``T``, ``+0000``, no zone: taken as UTC). A value coarser than a time of day
+    stands for the whole period, so the result is the period's end (``2024-03-01`` → 2024-03-02T00:00Z):
+    a page fetched during that day may still have changed later that day.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        if match := _YEAR_MONTH.match(text):
+            year, month = int(match.group(1)), int(match.group(2) or 0)
+            if month == 0:
+                return datetime(year + 1, 1, 1, tzinfo=UTC)
+            if month > 12:
+                return None
+            return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        if _DATE.match(text):
+            return datetime.fromisoformat(text).replace(tzinfo=UTC) + timedelta(days=1)
+        when = datetime.fromisoformat(_TZ_NO_COLON.sub(r"\1:\2", text.replace(" ", "T", 1)))
+    except (ValueError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
 
 
 def gunzip_capped(

@@ -13,6 +13,8 @@ that commits items in order can checkpoint that offset and a crashed run can con
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import re
 import zlib
@@ -100,6 +102,10 @@ class WarcScope:
         wanted = frozenset(_bare_host(h) for h in hosts if h.strip()) if hosts is not None else None
         return cls(start_offset, wanted, _aware(since), _aware(until))
 
+    def at(self, offset: int) -> WarcScope:
+        """The same filters, reading from ``offset`` (a committed checkpoint)."""
+        return dataclasses.replace(self, start_offset=offset)
+
     def filter_key(self) -> str:
         """The filters as text: part of a checkpoint's key, so a run with other filters starts afresh
         (its records before another run's checkpoint were never read)."""
@@ -125,7 +131,11 @@ class WarcScope:
 
 
 def _bare_host(host: str) -> str:
+    """Lower case, no trailing dot, no ``www.``, internationalised names in their ASCII (IDNA) form."""
     host = host.strip().lower().rstrip(".")
+    if not host.isascii():
+        with contextlib.suppress(UnicodeError):  # not a valid IDN: compared as written
+            host = host.encode("idna").decode("ascii")
     return host[4:] if host.startswith("www.") else host
 
 

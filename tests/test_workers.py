@@ -370,3 +370,14 @@ def test_cli_has_the_deployment_commands_and_ingest_via() -> None:
 def test_console_script_is_the_workers_cli() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["reprint"] == "workers.cli:main"
+
+
+def test_warc_filters_are_refused_with_via_celery(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from workers.cli import app
+
+    result = CliRunner().invoke(app, ["ingest", "--via", "celery", "--warc-host", "example.org",
+                                      "--db", f"sqlite:///{tmp_path}/x.db", str(tmp_path / "a.warc.gz")])
+    assert result.exit_code == 2
+    assert "--warc-host cannot be used with --via celery" in result.output

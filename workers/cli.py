@@ -310,6 +310,12 @@ def _install_ingest_via() -> None:
     def ingest(**kwargs: Any) -> None:
         via = kwargs.pop("via", Via.embedded)
         if via == Via.celery:
+            given = [flag for name, flag in (("warc_host", "--warc-host"), ("warc_since", "--warc-since"),
+                                             ("warc_until", "--warc-until")) if kwargs.get(name)]
+            if given:  # the workers read WARC filters from their own settings, not from this command line
+                typer.echo(f"error: {', '.join(given)} cannot be used with --via celery: set REPRINT_WARC_HOSTS, "
+                           "REPRINT_WARC_SINCE and REPRINT_WARC_UNTIL in the workers' environment", err=True)
+                raise typer.Exit(2)
             ingest_via_celery(kwargs["sources"], kwargs.get("db"), kwargs.get("progress", True))
             return
         original(**kwargs)

@@ -26,6 +26,7 @@ import os
 import random
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -274,8 +275,18 @@ def scheduled_ingest(spec: str, name: str | None = None) -> int | None:
 
 @app.task(name="reprint.discover_source", base=PageTask, stage="discover")
 def discover_source(run_id: int, index: int, spec: str) -> int:
-    """Discover one source: pages at hand are stored and sent to extract, URLs are sent to fetch."""
-    from pipeline.discover import discover, source_kind
+    """Discover one source: pages at hand are stored and sent to extract, URLs are sent to fetch.
+
+    A WARC source is read from its checkpoint in the store (the one the embedded runner keeps too,
+    same key: file plus the REPRINT_WARC_* filters), which advances after each record has been handed
+    on. So a discovery that dies mid-file (a killed worker: the message comes back; a dead-lettered or
+    timed-out task: the next run) continues from the last record committed instead of reading the file
+    again from the start. Reading to the end resets it, so the next run reads the file afresh.
+    A sitemap URL whose ``<lastmod>`` has not moved since it was fetched is not fetched again.
+    """
+    from pipeline.discover import discover, source_kind, warc_plan
+
+    from .deadletter import run_test_hook
 
     proc = process()
     store, state = proc.store, proc.state(run_id)
@@ -286,6 +297,14 @@ def discover_source(run_id: int, index: int, spec: str) -> int:
         kind = "unknown"
     source_id = store.source_id(spec, kind)
     state.set_source_id(spec, source_id)
+    options: dict[str, Any] = {}
+    checkpoint: str | None = None
+    if kind == "warc":
+        checkpoint, scope = warc_plan(spec, proc.settings)
+        start = store.warc_checkpoint(checkpoint)
+        if start:
+            log.info("resuming WARC %s at offset %d (records before it were committed)", spec, start)
+        options["warc_scope"] = scope.at(start)
 
     def handle(item: Any) -> None:
         url = item.url or (item.page.url if item.page is not None else None)
@@ -310,15 +329,28 @@ def discover_source(run_id: int, index: int, spec: str) -> int:
                 raise
             except Exception as err:  # one page must never stop its source
                 discover_source.fail_page(run_id, source_id, url, err, "ingest")
+        elif item.lastmod is not None and store.sitemap_unchanged(url, item.lastmod):
+            state.mark_done(key, "unchanged")  # the sitemap says it has not changed since it was fetched
+            finish_if_complete(store, state)
         else:
-            fetch_url.apply_async(kwargs={"run_id": run_id, "source_id": source_id, "url": url})
+            kwargs: dict[str, Any] = {"run_id": run_id, "source_id": source_id, "url": url}
+            if item.lastmod is not None:
+                kwargs["lastmod"] = item.lastmod.isoformat()
+            fetch_url.apply_async(kwargs=kwargs)
 
     async def walk(fetcher: Any) -> None:
-        async for item in discover(spec, fetcher):
+        async for item in discover(spec, fetcher, **options):
+            if checkpoint is not None:
+                run_test_hook("reprint.discover_source:record", discover_source.request.id or "", (),
+                              {"spec": spec, "url": item.url})
             handle(item)
+            if checkpoint is not None and item.resume_at is not None:
+                store.set_warc_checkpoint(checkpoint, item.resume_at)  # handed on: never read again
 
     try:
         proc.run(walk)
+        if checkpoint is not None:  # read to the end: the next run of this file starts afresh
+            store.set_warc_checkpoint(checkpoint, 0)
     except INFRA_ERRORS:
         raise
     except Exception as err:  # discover should not raise; if it does, the source fails alone
@@ -360,8 +392,12 @@ def accept_page(run_id: int, source_id: int | None, page: Page) -> None:
 
 
 @app.task(name="reprint.fetch_url", base=PageTask, bind=True, stage="fetch")
-def fetch_url(self: PageTask, run_id: int, source_id: int | None, url: str) -> None:
-    """Fetch one URL (conditionally if its article is stored); transient failures retry with backoff."""
+def fetch_url(self: PageTask, run_id: int, source_id: int | None, url: str, lastmod: str | None = None) -> None:
+    """Fetch one URL (conditionally if its article is stored); transient failures retry with backoff.
+
+    ``lastmod``: the sitemap's ``<lastmod>`` of the URL (ISO), recorded once the page is accepted, so
+    the next run skips the URL until the sitemap shows a newer one.
+    """
     proc = process()
     etag = last_modified = None
     stored = proc.store.page_state(url)
@@ -370,6 +406,8 @@ def fetch_url(self: PageTask, run_id: int, source_id: int | None, url: str) -> N
     try:
         page = proc.run(lambda fetcher: fetcher.fetch(url, etag=etag, last_modified=last_modified))
         accept_page(run_id, source_id, page)
+        if lastmod is not None:
+            proc.store.set_sitemap_lastmod(url, datetime.fromisoformat(lastmod))
     except INFRA_ERRORS:
         raise
     except FetchError as err:
