@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -53,9 +53,11 @@ ORPHANED = re.compile(
 )
 
 
-def orphaned_punctuation(text: str) -> list[str]:
-    """Places where punctuation stands next to text that was cut out, with a little context."""
-    return [text[max(0, m.start() - 20) : m.end() + 10].replace("\n", " ") for m in ORPHANED.finditer(text)]
+@lru_cache(maxsize=2048)
+def orphaned_punctuation(text: str) -> tuple[str, ...]:
+    """Places where punctuation stands next to text that was cut out, with a little context (cached:
+    every re-decision of a cluster asks again for every member)."""
+    return tuple(text[max(0, m.start() - 20) : m.end() + 10].replace("\n", " ") for m in ORPHANED.finditer(text))
 
 
 def _norm_url(url: str | None) -> str:
@@ -70,7 +72,7 @@ def _norm_url(url: str | None) -> str:
 class _Member:
     id: int
     article: Article
-    tokens: list[str]
+    tokens: Sequence[str]
 
     @property
     def size(self) -> int:
@@ -343,11 +345,11 @@ def _compare_losses(x: _Member, ref: _Member) -> dict[str, Any]:
 def decide(
     articles: Mapping[int, Article],
     edges: Mapping[tuple[int, int], PairVerdict],
-    tokens: Mapping[int, list[str]] | None = None,
+    tokens: Mapping[int, Sequence[str]] | None = None,
 ) -> ClusterDecision:
     """Elect the canonical and flag every member of one cluster."""
     members = {
-        i: _Member(i, a, list(tokens[i]) if tokens and i in tokens else tokenize(a.text)) for i, a in articles.items()
+        i: _Member(i, a, tokens[i] if tokens and i in tokens else tokenize(a.text)) for i, a in articles.items()
     }
     ids = sorted(members, key=lambda i: members[i].article.url)
 
@@ -386,7 +388,7 @@ def decide(
         if len(orphans) >= SCRAPED_MIN_ORPHANS and len(orphans) > fewest_ref_orphans:
             reasons.append("orphaned_punctuation")
             evidence["orphaned_punctuation"] = len(orphans)
-            evidence["orphan_sample"] = orphans[:8]
+            evidence["orphan_sample"] = list(orphans[:8])
         for ref in references:
             if ref == x:  # only a more original member can show what x lost
                 break

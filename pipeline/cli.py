@@ -65,6 +65,37 @@ def load_settings(db: str | None) -> Settings:
         fail(f"bad configuration ({source}): {problems}")
 
 
+_WARC_OPTIONS = {"warc_hosts": "--warc-host", "warc_since": "--warc-since", "warc_until": "--warc-until"}
+
+
+def with_warc_filters(
+    settings: Settings, hosts: list[str] | None, since: str | None, until: str | None
+) -> Settings:
+    """``settings`` with the ``--warc-*`` options in place of the REPRINT_WARC_* values; a bad value ends
+    the command with one line naming the option (exit 2)."""
+    updates: dict[str, object] = {}
+    if hosts:
+        updates["warc_hosts"] = hosts
+    if since is not None:
+        updates["warc_since"] = since
+    if until is not None:
+        updates["warc_until"] = until
+    if not updates:
+        return settings
+    try:
+        return Settings(**{**settings.model_dump(), **updates})
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        option = _WARC_OPTIONS.get(field, "--warc-since/--warc-until")
+        given = updates.get(field)
+        shown = f" {given!r}" if isinstance(given, str) else ""
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"].startswith(("datetime", "date")):
+            message += " (give an ISO date or datetime, e.g. 2024-03-01 or 2024-03-01T12:00:00Z)"
+        fail(f"bad value for {option}{shown}: {message}")
+
+
 def safe_url(url: str) -> str:
     """The database URL with any password hidden, for error messages."""
     try:
@@ -132,12 +163,42 @@ def ingest(
     ],
     db: DbOption = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress on stderr.")] = True,
+    warc_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--warc-host",
+            metavar="HOST",
+            help="WARC sources: keep only records of HOST or its subdomains (www. ignored); repeatable. "
+            "Default: $REPRINT_WARC_HOSTS (comma-separated), else every host.",
+            show_default=False,
+        ),
+    ] = None,
+    warc_since: Annotated[
+        str | None,
+        typer.Option(
+            "--warc-since",
+            metavar="WHEN",
+            help="WARC sources: keep only records whose WARC-Date is at or after WHEN (ISO date or datetime, "
+            "UTC unless it has a zone). Default: $REPRINT_WARC_SINCE.",
+            show_default=False,
+        ),
+    ] = None,
+    warc_until: Annotated[
+        str | None,
+        typer.Option(
+            "--warc-until",
+            metavar="WHEN",
+            help="WARC sources: keep only records whose WARC-Date is before WHEN (exclusive; a date means its "
+            "midnight UTC). Default: $REPRINT_WARC_UNTIL.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Ingest SOURCEs into the database; exits 1 if any source had errors (after finishing all)."""
     from .ingest import run_ingest
     from .report import make_console, render_summary
 
-    settings = load_settings(db)
+    settings = with_warc_filters(load_settings(db), warc_host, warc_since, warc_until)
     store = open_store(settings.database_url)
     try:
         summary = run_ingest(sources, store, settings, progress=progress)

@@ -9,7 +9,8 @@ by default, shared (Redis, PostgreSQL) when workers on several machines add arti
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ from .index import LSHIndex
 from .records import Article, PairVerdict, Signature
 from .settings import Settings, get_settings
 from .store import Store
-from .text import shingles, tokenize
+from .text import tokenize, trigram_set
 from .verify import MIN_JACCARD3, spun_part, verify_articles
 
 
@@ -69,16 +70,16 @@ class Deduplicator:
         self._lock = lock or nullcontext
         self._defer = defer
         self._dirty: set[int] = store.pending() if defer else set()  # left by a run that stopped early
-        self._articles: OrderedDict[int, tuple[Article, list[str]]] = OrderedDict()
+        self._articles: OrderedDict[int, tuple[Article, Sequence[str]]] = OrderedDict()
         self._cache_size = cache_size
 
-    def _remember(self, article_id: int, article: Article, tokens: list[str]) -> None:
+    def _remember(self, article_id: int, article: Article, tokens: Sequence[str]) -> None:
         self._articles[article_id] = (article, tokens)
         self._articles.move_to_end(article_id)
         while len(self._articles) > self._cache_size:
             self._articles.popitem(last=False)
 
-    def articles(self, ids: set[int]) -> dict[int, tuple[Article, list[str]]]:
+    def articles(self, ids: set[int]) -> dict[int, tuple[Article, Sequence[str]]]:
         """Articles with their tokens, from the cache or the store."""
         have = {i: self._articles[i] for i in ids if i in self._articles}
         missing = ids - have.keys()
@@ -100,7 +101,7 @@ class Deduplicator:
         self._remember(article_id, article, tokens)
         if sig.n_tokens < self.settings.min_tokens:
             return outcome
-        candidates = self.index.query_insert(article_id, sig) - {article_id}
+        candidates = self._match(article_id, sig)
         outcome.candidates = len(candidates)
         if not candidates:
             return outcome
@@ -128,6 +129,10 @@ class Deduplicator:
         outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
         return outcome
 
+    def _match(self, article_id: int, sig: Signature) -> set[int]:
+        """Candidate near-duplicates from the index (which also takes this article in)."""
+        return self.index.query_insert(article_id, sig) - {article_id}
+
     def flush(self) -> list[dict[str, Any]]:
         """Decide every cluster touched since the last flush (each related component once)."""
         changes: list[dict[str, Any]] = []
@@ -150,15 +155,15 @@ class Deduplicator:
     def _recluster(self, article_id: int) -> tuple[list[dict[str, Any]], set[int]]:
         component, edges = self.store.component_edges(article_id)
         loaded = self.articles(component)
-        grams: dict[int, set[str]] = {}
+        grams: dict[int, AbstractSet[str]] = {}
         EXCERPT_CONTAINED = 0.8
 
         def compatible(a: int, b: int) -> bool:
             for i in (a, b):
                 if i not in grams:
-                    grams[i] = shingles(loaded[i][1], 3)
-            union = len(grams[a] | grams[b])
+                    grams[i] = trigram_set(loaded[i][1])
             shared = len(grams[a] & grams[b])
+            union = len(grams[a]) + len(grams[b]) - shared
             if union and shared / union >= MIN_JACCARD3:
                 return True
             smaller = min(len(grams[a]), len(grams[b]))

@@ -10,6 +10,8 @@ Permutations are built once per process and hashing uses xxh32, so a signature c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
 import numpy as np
@@ -17,7 +19,7 @@ import xxhash
 from datasketch import MinHash
 
 from .records import Article, Signature
-from .text import shingles, tokenize
+from .text import shingles, tokenize, trigram_set
 
 SCHEME = "affine32"
 SEED = 1
@@ -35,22 +37,56 @@ def _hash(data: bytes) -> int:
 
 @lru_cache(maxsize=4)
 def _prototype(num_perm: int) -> MinHash:
-    """A MinHash whose permutations every signature reuses (building them costs ~150 µs each time)."""
+    """A datasketch MinHash holding the permutations every signature uses (built once per process)."""
     return MinHash(num_perm=num_perm, seed=SEED, hashfunc=_hash, scheme=SCHEME)
 
 
-def minhash_of(items: set[str], num_perm: int) -> np.ndarray:
-    """MinHash values of a set of strings, as uint32."""
-    proto = _prototype(num_perm)
-    m = MinHash(num_perm=num_perm, hashfunc=_hash, permutations=proto.permutations, scheme=SCHEME)
-    if items:
-        m.update_batch([s.encode("utf-8", "surrogatepass") for s in items])
-    return np.asarray(m.hashvalues, dtype=np.uint32)
+@lru_cache(maxsize=4)
+def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _prototype(num_perm).permutations
+    return a.astype(np.uint32), b.astype(np.uint32)
 
 
-def fingerprint_tokens(tokens: list[str], num_perm: int = 128) -> Signature:
+# MurmurHash3's 32-bit finalizer, which datasketch's affine32 scheme applies before its permutations
+_FMIX32 = (16, np.uint32(0x85EBCA6B), 13, np.uint32(0xC2B2AE35), 16)
+_EMPTY = np.uint32(0xFFFFFFFF)
+
+
+def _fmix32(hv: np.ndarray) -> np.ndarray:
+    s1, m1, s2, m2, s3 = _FMIX32
+    hv = hv ^ (hv >> np.uint32(s1))
+    hv = hv * m1
+    hv = hv ^ (hv >> np.uint32(s2))
+    hv = hv * m2
+    return hv ^ (hv >> np.uint32(s3))
+
+
+def _digests(items: AbstractSet[str]) -> np.ndarray:
+    """xxh32 of every item's UTF-8 bytes (a lone surrogate is kept as its own bytes)."""
+    try:
+        return np.fromiter(map(xxhash.xxh32_intdigest, map(str.encode, items)), dtype=np.uint32, count=len(items))
+    except UnicodeEncodeError:
+        return np.fromiter((xxhash.xxh32_intdigest(s.encode("utf-8", "surrogatepass")) for s in items),
+                           dtype=np.uint32, count=len(items))
+
+
+def minhash_of(items: AbstractSet[str], num_perm: int) -> np.ndarray:
+    """MinHash values of a set of strings, as uint32: datasketch's affine32 MinHash with xxh32, the
+    same values ``MinHash.update_batch`` gives, computed in one numpy pass without the object."""
+    a, b = _permutations(num_perm)
+    if not items:
+        return np.full(num_perm, _EMPTY, dtype=np.uint32)
+    hv = _fmix32(_digests(items))
+    with np.errstate(over="ignore"):
+        return (hv[:, None] * a + b).min(axis=0)  # wraps modulo 2**32, as the scheme intends
+
+
+def fingerprint_tokens(tokens: Sequence[str], num_perm: int = 128) -> Signature:
     """Signature of an already tokenized text."""
-    values = {kind: minhash_of(shingles(tokens, n), num_perm) for kind, (n, _b, _r) in KINDS.items()}
+    values = {
+        kind: minhash_of(trigram_set(tokens) if n == 3 else shingles(tokens, n), num_perm)
+        for kind, (n, _b, _r) in KINDS.items()
+    }
     return Signature(values, len(tokens))
 
 

@@ -9,13 +9,13 @@ the run goes on: nothing a single page does can lose or corrupt the work done fo
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -27,7 +27,7 @@ from .errors import HTTPStatusError, ReprintError, SourceError
 from .extract import extract
 from .records import Page
 from .settings import Settings
-from .store import Store
+from .store import Store, content_hash
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -110,6 +110,7 @@ class _Item:
     page: Page | None
     error: BaseException | None
     checkpoint: tuple[str, int] | None = None  # WARC: (key, offset) to commit once this item is handled
+    lastmod: datetime | None = None  # sitemap URL: its <lastmod>, recorded once the fetched page is handled
 
 
 class UnexpectedError(ReprintError):
@@ -125,11 +126,6 @@ class UnexpectedError(ReprintError):
 
 def _as_reprint_error(err: BaseException, url: str | None, stage: str) -> ReprintError:
     return err if isinstance(err, ReprintError) else UnexpectedError(err, url=url, stage=stage)
-
-
-def content_hash(body: bytes) -> str:
-    """The digest the store keeps for a page body (sha1, as ``Store.add_page`` computes it)."""
-    return hashlib.sha1(body).hexdigest()
 
 
 @dataclass(slots=True)
@@ -153,12 +149,10 @@ def stored_verdict(page: Page, store: Store) -> PageResult | None:
         return PageResult("unchanged")
     if page.status >= 400:
         raise HTTPStatusError(f"HTTP status {page.status}", url=page.url, status=page.status)
-    state = store.page_state(page.url)
-    if state is None:
+    state = store.stored_page(page.url)
+    if state is None or state[2] is None:
         return None
-    article_id = store.article_for_page(state[0])
-    if article_id is None:
-        return None
+    article_id = state[2]
     if state[1] == content_hash(page.body):
         return PageResult("unchanged", article_id)
     # Replacing a stored article would orphan its cluster relations; keep it and say so.
@@ -237,6 +231,8 @@ class _Runner:
         self.handle(item)
         if item.checkpoint is not None:  # handled (stored or recorded): a resumed run starts after it
             self.store.set_warc_checkpoint(*item.checkpoint)
+        if item.lastmod is not None and item.page is not None and item.url is not None:
+            self.store.set_sitemap_lastmod(item.url, item.lastmod)  # seen at this version: skipped until it moves
 
     def handle(self, item: _Item) -> None:
         """Count the item, then record its error or ingest its page."""
@@ -293,7 +289,7 @@ class _Runner:
         else:
             self.progress.update(self.task, stats=stats)
 
-    async def fetch(self, source: _Source, url: str, fetcher: Any) -> _Item:
+    async def fetch(self, source: _Source, url: str, fetcher: Any, lastmod: datetime | None = None) -> _Item:
         """Fetch one URL, conditionally when it is stored with an article already."""
         try:
             etag = last_modified = None
@@ -301,7 +297,7 @@ class _Runner:
             if state is not None and await self.call(self.store.article_for_page, state[0]) is not None:
                 etag, last_modified = state[2], state[3]
             page = await fetcher.fetch(url, etag=etag, last_modified=last_modified)
-            return _Item(source, url, page, None)
+            return _Item(source, url, page, None, lastmod=lastmod)
         except Exception as err:
             return _Item(source, url, None, _as_reprint_error(err, url, "fetch"))
         finally:
@@ -326,11 +322,10 @@ class _Runner:
         options: dict[str, Any] = {}
         key = None
         if kind == "warc":  # resumable: continue after the last record a crashed run committed
-            from .discover import warc_checkpoint_key
-            from .warc import WarcScope
+            from .discover import warc_plan
 
-            key = warc_checkpoint_key(spec)
-            options["warc_scope"] = WarcScope(start_offset=await self.call(self.store.warc_checkpoint, key))
+            key, scope = warc_plan(spec, self.settings)  # the settings' host / WARC-Date filters
+            options["warc_scope"] = scope.at(await self.call(self.store.warc_checkpoint, key))
         try:
             async for item in discover(spec, fetcher, **options):
                 mark = (key, item.resume_at) if key is not None and item.resume_at is not None else None
@@ -338,9 +333,13 @@ class _Runner:
                     await pending.put(ready(_Item(source, item.url, None, item.error, mark)))
                 elif item.page is not None:
                     await pending.put(ready(_Item(source, item.url or item.page.url, item.page, None, mark)))
+                elif item.url and item.lastmod is not None and await self.call(
+                    self.store.sitemap_unchanged, item.url, item.lastmod
+                ):  # the sitemap says it has not changed since it was fetched: counted as unchanged, no request
+                    await pending.put(ready(_Item(source, item.url, Page(item.url, b"", status=304), None)))
                 elif item.url:
                     await self.fetch_slots.acquire()
-                    await pending.put(asyncio.ensure_future(self.fetch(source, item.url, fetcher)))
+                    await pending.put(asyncio.ensure_future(self.fetch(source, item.url, fetcher, item.lastmod)))
         except Exception as err:  # discover should not raise; if it does, the source fails alone
             await pending.put(ready(_Item(source, None, None, _as_reprint_error(err, spec, "discover"))))
         else:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*$")
 
 
 class Settings(BaseSettings):
@@ -62,6 +66,17 @@ class Settings(BaseSettings):
     discover_max_sitemap_depth: int = Field(3, ge=0, description="nesting of sitemap indexes followed")
     discover_max_urls: int = Field(100_000, ge=1, description="URLs taken from one feed/sitemap source")
 
+    # WARC sources: which records to read (``reprint ingest --warc-host/--warc-since/--warc-until``)
+    warc_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="keep only records of these hosts or their subdomains (www. ignored); empty: all; "
+        "env: comma-separated",
+    )
+    warc_since: datetime | None = Field(None, description="keep only records with WARC-Date at or after this "
+                                        "(ISO date or datetime; UTC when no zone is given)")
+    warc_until: datetime | None = Field(None, description="keep only records with WARC-Date before this "
+                                        "(exclusive; a date means its midnight)")
+
     # detection
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations per signature type")
     min_tokens: int = Field(25, ge=1, description="articles with fewer words are stored but not matched")
@@ -87,6 +102,38 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"fetch_allow_networks: {entry!r} is not a CIDR[:PORT]") from exc
         return value
+
+    @field_validator("warc_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("warc_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: list[str]) -> list[str]:
+        hosts = []
+        for entry in value:
+            host = entry.strip().lower().rstrip(".")
+            if not _HOST_NAME.match(host):
+                raise ValueError(f"{entry!r} is not a host name (give e.g. example.com, without scheme, port or path)")
+            hosts.append(host)
+        return hosts
+
+    @field_validator("warc_since", "warc_until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _warc_window(self) -> Settings:
+        if self.warc_since is not None and self.warc_until is not None and self.warc_since >= self.warc_until:
+            raise ValueError(f"warc_since ({self.warc_since.isoformat()}) must be before warc_until "
+                             f"({self.warc_until.isoformat()}): no record could be kept")
+        return self
 
     @model_validator(mode="after")
     def _task_limits(self) -> Settings:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import zstandard
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -26,12 +27,15 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    bindparam,
     create_engine,
     event,
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -182,7 +186,27 @@ class WarcCheckpointRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class SitemapLastmodRow(Base):
+    """The sitemap ``<lastmod>`` of a URL when its content was last fetched (naive UTC): a later run
+    that finds the same or an older lastmod in the sitemap does not fetch the URL again."""
+
+    __tablename__ = "sitemap_lastmods"
+    url_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lastmod: Mapped[datetime] = mapped_column(DateTime)
+    checked_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 Index("ix_articles_canonical", ArticleRow.is_canonical, ArticleRow.id)
+# The read API's filters (pipeline/queries.py list_articles; migration 0004): a site walks (site, id) in id order;
+# the dates are ranges probed in date order; a flag walks a partial index of the articles whose JSON flags list
+# holds it, declared with exactly the condition the listing writes (queries.flag_condition).
+Index("ix_articles_site", ArticleRow.site, ArticleRow.id)
+Index("ix_articles_published", ArticleRow.published, ArticleRow.is_canonical, ArticleRow.id)
+Index("ix_articles_created_at", ArticleRow.created_at, ArticleRow.is_canonical, ArticleRow.id)
+for _flag in ("spun", "scraped"):
+    _holds = ArticleRow.flags.cast(Text).like(f'%"{_flag}"%')
+    Index(f"ix_articles_flag_{_flag}", ArticleRow.id, sqlite_where=_holds, postgresql_where=_holds)
+del _flag, _holds
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -197,10 +221,34 @@ def make_engine(url: str) -> Engine:
     """An engine for a sqlite:// or postgresql+psycopg:// URL (plain postgresql:// means psycopg 3)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    engine = create_engine(url, future=True, pool_pre_ping=True)
+    sqlite = url.startswith("sqlite")
+    # a ping per checkout guards against server restarts; an embedded file has no server to lose
+    engine = create_engine(url, future=True, pool_pre_ping=not sqlite)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def content_hash(body: bytes) -> str:
+    """The digest kept for a page body: the same bytes again mean the page is unchanged."""
+    return hashlib.sha1(body).hexdigest()
+
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def compress_html(body: bytes) -> bytes:
+    """Raw HTML as stored: zstd (a quarter of zlib's CPU per page at a better ratio)."""
+    return zstandard.ZstdCompressor(level=3).compress(body)
+
+
+def decompress_html(data: bytes) -> bytes:
+    """Stored HTML back to bytes; rows written before zstd hold zlib streams."""
+    if not data:
+        return b""
+    if data[:4] == _ZSTD_MAGIC:
+        return zstandard.ZstdDecompressor().decompress(data)
+    return zlib.decompress(data)
 
 
 def encode_signature(sig: Signature) -> tuple[str, bytes]:
@@ -242,6 +290,24 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             Base.metadata.create_all(self.engine)
+        pages = PageRow.__table__
+        upsert = _insert(self.engine)(pages)
+        refreshed = [c.name for c in pages.columns if c.name not in ("id", "url", "url_key")]
+        self._page_upsert = upsert.on_conflict_do_update(
+            index_elements=[pages.c.url_key], set_={k: upsert.excluded[k] for k in refreshed}
+        ).returning(pages.c.id)  # built once: constructing an upsert costs more than running it
+        a = ArticleRow.__table__
+        self._stmts: dict[str, Any] = {
+            "article_of_page": select(a.c.id, a.c.cluster_id).where(a.c.page_id == bindparam("p")),
+            "insert_article": a.insert(),
+            "insert_cluster": ClusterRow.__table__.insert(),
+            "set_cluster": update(a).where(a.c.id == bindparam("a")).values(cluster_id=bindparam("c")),
+            "insert_signature": SignatureRow.__table__.insert(),
+            "insert_event": EventRow.__table__.insert(),
+            "stored_page": select(pages.c.id, pages.c.content_hash, a.c.id)
+            .select_from(pages.outerjoin(a, a.c.page_id == pages.c.id))
+            .where(pages.c.url_key == bindparam("k")),
+        }
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -308,28 +374,31 @@ class Store:
             return tuple(row) if row else None  # type: ignore[return-value]
 
     def add_page(self, page: Page, source_id: int | None) -> int:
-        """Insert or refresh a page; returns its id."""
-        digest = hashlib.sha1(page.body).hexdigest()
-        key = url_key(page.url)
-        with self.session() as s:
-            row = s.scalar(select(PageRow).where(PageRow.url_key == key))
-            if row is None:
-                row = PageRow(url=page.url, url_key=key)
-                s.add(row)
-            row.source_id = source_id
-            row.status = page.status
-            row.headers = dict(page.headers)
-            row.etag = page.headers.get("etag")
-            row.last_modified = page.headers.get("last-modified")
-            row.content_hash = digest
-            row.html_gz = zlib.compress(page.body, 1)  # fast level: pages are kept for re-extraction, not archival
-            row.fetched_at = page.fetched_at or utcnow()
-            s.flush()
-            return row.id
+        """Insert or refresh a page; returns its id. One upsert, safe when two workers store one URL."""
+        values = {
+            "url": page.url,
+            "url_key": url_key(page.url),
+            "source_id": source_id,
+            "status": page.status,
+            "headers": dict(page.headers),
+            "etag": page.headers.get("etag"),
+            "last_modified": page.headers.get("last-modified"),
+            "content_hash": content_hash(page.body),
+            "html_gz": compress_html(page.body),
+            "fetched_at": page.fetched_at or utcnow(),
+        }
+        with self.engine.begin() as c:
+            return int(c.execute(self._page_upsert, values).scalar_one())
+
+    def stored_page(self, url: str) -> tuple[int, str, int | None] | None:
+        """(page id, content hash, article id or None) of a stored URL, or None: one query per page."""
+        with self.engine.connect() as c:
+            row = c.execute(self._stmts["stored_page"], {"k": url_key(url)}).first()
+        return (row[0], row[1], row[2]) if row else None
 
     def page_html(self, page_id: int) -> bytes:
         with self.session() as s:
-            return zlib.decompress(s.scalar(select(PageRow.html_gz).where(PageRow.id == page_id)) or b"")
+            return decompress_html(s.scalar(select(PageRow.html_gz).where(PageRow.id == page_id)) or b"")
 
     def article_for_page(self, page_id: int) -> int | None:
         with self.session() as s:
@@ -342,36 +411,36 @@ class Store:
     def add_article_once(self, page_id: int, article: Article, signature: Signature) -> tuple[int, int, bool]:
         """(article id, cluster id, created): the page's existing article if it has one already.
 
-        Safe when two workers race on the same page: the loser's insert fails on the unique page id
-        and it returns the winner's article.
+        Safe when two workers race on the same page, or a task is redelivered: the second insert fails on
+        the unique page id and the stored article is returned. Prebuilt Core statements: this runs once
+        per ingested page.
         """
+        q = self._stmts
         kinds, data = encode_signature(signature)
         try:
-            with self.session() as s:
-                existing = s.execute(select(ArticleRow.id, ArticleRow.cluster_id)
-                                     .where(ArticleRow.page_id == page_id)).first()
-                if existing is not None:
-                    return existing[0], existing[1], False
-                row = ArticleRow(
-                    page_id=page_id, url=article.url, title=article.title, text=article.text,
-                    published=article.published, site=article.site, canonical_url=article.canonical_url,
-                    language=article.language, byline=article.byline, meta=article.meta(),
-                    n_tokens=signature.n_tokens, is_canonical=True, flags=[], evidence={}, similarity=1.0,
-                )
-                s.add(row)
-                s.flush()
-                cluster = ClusterRow(canonical_id=row.id, size=1)
-                s.add(cluster)
-                s.flush()
-                row.cluster_id = cluster.id
-                s.add(SignatureRow(article_id=row.id, kinds=kinds, n_tokens=signature.n_tokens, data=data))
-                s.add(EventRow(type="article_added", cluster_id=cluster.id, article_id=row.id,
-                               data={"url": article.url, "canonical": True}))
-                return row.id, cluster.id, True
+            with self.engine.begin() as c:
+                # no look-up first: the unique page id turns a second insert into the IntegrityError below
+                now = utcnow()
+                article_id = c.execute(q["insert_article"], {
+                    "page_id": page_id, "url": article.url, "title": article.title, "text": article.text,
+                    "published": article.published, "site": article.site, "canonical_url": article.canonical_url,
+                    "language": article.language, "byline": article.byline, "meta": article.meta(),
+                    "n_tokens": signature.n_tokens, "is_canonical": True, "flags": [], "evidence": {},
+                    "similarity": 1.0, "created_at": now, "updated_at": now,
+                }).inserted_primary_key[0]
+                cluster_id = c.execute(q["insert_cluster"], {"canonical_id": article_id, "size": 1,
+                                                             "created_at": now, "updated_at": now}
+                                       ).inserted_primary_key[0]
+                c.execute(q["set_cluster"], {"a": article_id, "c": cluster_id})
+                c.execute(q["insert_signature"], {"article_id": article_id, "kinds": kinds,
+                                                  "n_tokens": signature.n_tokens, "data": data})
+                c.execute(q["insert_event"], {"at": now, "type": "article_added", "cluster_id": cluster_id,
+                                              "article_id": article_id,
+                                              "data": {"url": article.url, "canonical": True}})
+                return int(article_id), int(cluster_id), True
         except IntegrityError:
-            with self.session() as s:
-                found = s.execute(select(ArticleRow.id, ArticleRow.cluster_id)
-                                  .where(ArticleRow.page_id == page_id)).first()
+            with self.engine.connect() as c:
+                found = c.execute(q["article_of_page"], {"p": page_id}).first()
             if found is None:
                 raise
             return found[0], found[1], False
@@ -406,14 +475,22 @@ class Store:
 
     def add_edges(self, edges: dict[tuple[int, int], PairVerdict], *, pending: int | None = None) -> None:
         """Store verified relations; ``pending`` marks an article whose cluster must still be decided."""
-        with self.session() as s:
+        e = EdgeRow.__table__
+        rows = [
+            {"a_id": min(a, b), "b_id": max(a, b), "relation": v.relation, "similarity": v.similarity,
+             "data": {"coverage_a": v.coverage_a, "coverage_b": v.coverage_b,
+                      "substitution_rate": v.substitution_rate, "evidence": v.evidence, "flipped": a > b}}
+            for (a, b), v in edges.items()
+        ]
+        with self.engine.begin() as c:
+            insert_ = _insert(c)
             if pending is not None:
-                s.merge(PendingRow(article_id=pending))
-            for (a, b), v in edges.items():
-                s.merge(EdgeRow(a_id=min(a, b), b_id=max(a, b), relation=v.relation, similarity=v.similarity,
-                                data={"coverage_a": v.coverage_a, "coverage_b": v.coverage_b,
-                                      "substitution_rate": v.substitution_rate, "evidence": v.evidence,
-                                      "flipped": a > b}))
+                c.execute(insert_(PendingRow.__table__).values(article_id=pending).on_conflict_do_nothing())
+            if rows:
+                stmt = insert_(e)
+                c.execute(stmt.on_conflict_do_update(
+                    index_elements=[e.c.a_id, e.c.b_id],
+                    set_={k: stmt.excluded[k] for k in ("relation", "similarity", "data")}), rows)
 
     def pending(self) -> set[int]:
         with self.session() as s:
@@ -428,16 +505,18 @@ class Store:
         self, article_id: int, limit: int = 5000
     ) -> tuple[set[int], dict[tuple[int, int], PairVerdict]]:
         """The related component of an article and every verified relation inside it, in one transaction."""
+        e = EdgeRow.__table__
         seen = {article_id}
         frontier = {article_id}
         found: dict[tuple[int, int], PairVerdict] = {}
-        with self.session() as s:
+        with self.engine.begin() as c:
             while frontier and len(seen) < limit:
                 ids = list(frontier)
-                rows = s.scalars(select(EdgeRow).where(EdgeRow.a_id.in_(ids) | EdgeRow.b_id.in_(ids))).all()
-                for r in rows:
-                    found[(r.a_id, r.b_id)] = _edge_verdict(r)
-                nxt = {x for r in rows for x in (r.a_id, r.b_id)} - seen
+                rows = c.execute(select(e.c.a_id, e.c.b_id, e.c.relation, e.c.similarity, e.c.data)
+                                 .where(e.c.a_id.in_(ids) | e.c.b_id.in_(ids))).all()
+                for a_id, b_id, relation, similarity, data in rows:
+                    found[(a_id, b_id)] = _edge_verdict(relation, similarity, data)
+                nxt = {x for r in rows for x in (r[0], r[1])} - seen
                 seen |= nxt
                 frontier = nxt
         return seen, {k: v for k, v in found.items() if k[0] in seen and k[1] in seen}
@@ -448,10 +527,10 @@ class Store:
         A group keeps the oldest id among its members' clusters that no bigger group took; clusters left
         without members are marked merged into the group that absorbed them.
         """
+        a, cl, ev = ArticleRow.__table__, ClusterRow.__table__, EventRow.__table__
         members = set().union(*groups) if groups else set()
-        with self.session() as s:
-            current = dict(s.execute(select(ArticleRow.id, ArticleRow.cluster_id)
-                                     .where(ArticleRow.id.in_(list(members)))).all())
+        with self.engine.begin() as c:
+            current = dict(c.execute(select(a.c.id, a.c.cluster_id).where(a.c.id.in_(list(members)))).all())
             taken: set[int] = set()
             result: list[int] = []
             for group in sorted(groups, key=lambda g: (-len(g), min(g))):
@@ -459,62 +538,64 @@ class Store:
                 if held:
                     cid = held[0]
                 else:
-                    row = ClusterRow(size=len(group))
-                    s.add(row)
-                    s.flush()
-                    cid = row.id
-                    s.add(EventRow(type="cluster_split", cluster_id=cid, data={"members": sorted(group)}))
+                    now = utcnow()
+                    cid = c.execute(cl.insert().values(size=len(group), created_at=now, updated_at=now)
+                                    ).inserted_primary_key[0]
+                    c.execute(ev.insert().values(at=now, type="cluster_split", cluster_id=cid,
+                                                 data={"members": sorted(group)}))
                 taken.add(cid)
                 result.append(cid)
                 moved = [i for i in group if current.get(i) != cid]
                 if moved:
-                    s.execute(update(ArticleRow).where(ArticleRow.id.in_(moved)).values(cluster_id=cid))
+                    c.execute(update(a).where(a.c.id.in_(moved)).values(cluster_id=cid))
                 absorbed = sorted({current[i] for i in group if current.get(i) is not None} - {cid})
                 for old in absorbed:
                     if old in taken:
                         continue
-                    still = s.scalar(select(ArticleRow.id).where(ArticleRow.cluster_id == old).limit(1))
+                    still = c.scalar(select(a.c.id).where(a.c.cluster_id == old).limit(1))
                     if still is None:
-                        s.execute(update(ClusterRow).where(ClusterRow.id == old)
-                                  .values(merged_into=cid, size=0, canonical_id=None))
-                        s.add(EventRow(type="clusters_merged", cluster_id=cid, data={"merged": [old], "into": cid}))
+                        c.execute(update(cl).where(cl.c.id == old).values(merged_into=cid, size=0, canonical_id=None))
+                        c.execute(ev.insert().values(at=utcnow(), type="clusters_merged", cluster_id=cid,
+                                                     data={"merged": [old], "into": cid}))
             order = sorted(range(len(groups)), key=lambda k: (-len(groups[k]), min(groups[k])))
             by_group = dict(zip(order, result, strict=True))
             return [by_group[k] for k in range(len(groups))]
 
     def apply_decision(self, cluster_id: int, decision: ClusterDecision) -> list[dict[str, Any]]:
         """Write the canonicalizer's verdict; log canonical moves and flag changes as events."""
+        a, cl, ev = ArticleRow.__table__, ClusterRow.__table__, EventRow.__table__
         changes: list[dict[str, Any]] = []
-        with self.session() as s:
-            cluster = s.get(ClusterRow, cluster_id)
-            assert cluster is not None
-            old = cluster.canonical_id
+        events: list[dict[str, Any]] = []
+        now = utcnow()
+        with self.engine.begin() as c:
+            old = c.scalar(select(cl.c.canonical_id).where(cl.c.id == cluster_id))
             ids = [m.article_id for m in decision.members]
-            rows = {r.id: r for r in s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids)))}
+            stored = {r[0]: (r[1] or [], r[2])
+                      for r in c.execute(select(a.c.id, a.c.flags, a.c.is_canonical).where(a.c.id.in_(ids)))}
+            updates = []
             for m in decision.members:
-                row = rows[m.article_id]
-                if sorted(row.flags or []) != sorted(m.flags) and (row.flags or m.flags):
-                    s.add(EventRow(type="flags_changed", cluster_id=cluster_id, article_id=row.id,
-                                   data={"old": list(row.flags or []), "new": list(m.flags)}))
-                    changes.append({"type": "flags_changed", "article_id": row.id, "flags": list(m.flags)})
-                if row.is_canonical != m.canonical:
+                flags, is_canonical = stored[m.article_id]
+                if sorted(flags) != sorted(m.flags) and (flags or m.flags):
+                    events.append({"type": "flags_changed", "article_id": m.article_id,
+                                   "data": {"old": list(flags), "new": list(m.flags)}})
+                    changes.append({"type": "flags_changed", "article_id": m.article_id, "flags": list(m.flags)})
+                if bool(is_canonical) != m.canonical:
                     # per-article status: a follower of the feed mirrors the canonical set from these alone
-                    s.add(EventRow(type="canonical_status", cluster_id=cluster_id, article_id=row.id,
-                                   data={"canonical": m.canonical}))
-                row.is_canonical = m.canonical
-                row.flags = list(m.flags)
-                row.evidence = m.evidence
-                row.similarity = m.similarity
-                row.updated_at = utcnow()
+                    events.append({"type": "canonical_status", "article_id": m.article_id,
+                                   "data": {"canonical": m.canonical}})
+                updates.append({"b_id": m.article_id, "is_canonical": m.canonical, "flags": list(m.flags),
+                                "evidence": m.evidence, "similarity": m.similarity, "updated_at": now})
+            if updates:
+                c.execute(update(a).where(a.c.id == bindparam("b_id")), updates)
             if old != decision.canonical_id:
-                s.add(EventRow(type="canonical_changed", cluster_id=cluster_id,
-                               article_id=decision.canonical_id,
-                               data={"old": old, "new": decision.canonical_id, "reason": decision.reason}))
+                events.append({"type": "canonical_changed", "article_id": decision.canonical_id,
+                               "data": {"old": old, "new": decision.canonical_id, "reason": decision.reason}})
                 changes.append({"type": "canonical_changed", "old": old, "new": decision.canonical_id,
                                 "reason": decision.reason})
-            cluster.canonical_id = decision.canonical_id
-            cluster.size = len(ids)
-            cluster.updated_at = utcnow()
+            if events:
+                c.execute(ev.insert(), [{"at": now, "cluster_id": cluster_id, **e} for e in events])
+            c.execute(update(cl).where(cl.c.id == cluster_id)
+                      .values(canonical_id=decision.canonical_id, size=len(ids), updated_at=now))
         return changes
 
     # reading ---------------------------------------------------------------------------------
@@ -576,8 +657,41 @@ class Store:
             else:
                 row.offset, row.updated_at = offset, utcnow()
 
+    def sitemap_unchanged(self, url: str, lastmod: datetime) -> bool:
+        """Whether a sitemap URL listed with ``lastmod`` (aware or naive UTC) needs no fetch: its page is
+        stored and the lastmod is not newer than the one recorded at its last fetch (or, with none
+        recorded, than the stored page's fetch time)."""
+        when = _naive_utc(lastmod)
+        key = url_key(url)
+        with self.session() as s:
+            fetched = s.scalar(select(PageRow.fetched_at).where(PageRow.url_key == key))
+            if fetched is None:
+                return False
+            seen = s.scalar(select(SitemapLastmodRow.lastmod).where(SitemapLastmodRow.url_key == key))
+            return when <= (seen if seen is not None else _naive_utc(fetched))
 
-def _edge_verdict(row: EdgeRow) -> PairVerdict:
-    d = row.data or {}
-    return PairVerdict(row.relation, row.similarity, d.get("coverage_a", 0.0), d.get("coverage_b", 0.0),
+    def set_sitemap_lastmod(self, url: str, lastmod: datetime) -> None:
+        """Record the sitemap lastmod of a URL whose content as of that version has been fetched."""
+        key = url_key(url)
+        with self.session() as s:
+            row = s.get(SitemapLastmodRow, key)
+            if row is None:
+                s.add(SitemapLastmodRow(url_key=key, lastmod=_naive_utc(lastmod), checked_at=utcnow()))
+            else:
+                row.lastmod, row.checked_at = _naive_utc(lastmod), utcnow()
+
+
+def _naive_utc(when: datetime) -> datetime:
+    """How the store keeps times: UTC without tzinfo (an aware value is converted first)."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
+
+
+def _edge_verdict(relation: str, similarity: float, data: dict[str, Any] | None) -> PairVerdict:
+    d = data or {}
+    return PairVerdict(relation, similarity, d.get("coverage_a", 0.0), d.get("coverage_b", 0.0),
                        d.get("substitution_rate", 0.0), d.get("evidence", {}))
+
+
+def _insert(bind: Connection | Engine) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT on both SQLite and PostgreSQL."""
+    return pg_insert if bind.dialect.name == "postgresql" else sqlite_insert

@@ -11,13 +11,14 @@ quoted sentence) stay apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
 from .rarity import rarity_shift
 from .records import PairVerdict
-from .text import shingles
+from .text import trigram_set
 
 MIN_JACCARD3 = 0.10  # distinct same-event articles stay below this in word 3-grams
 MIN_COVERAGE = 0.80  # share of the shorter text explained by anchors + substitutions
@@ -47,7 +48,7 @@ class Alignment:
     lost_b: list[tuple[int, int]]  # spans of b missing from a
 
 
-def align(a: list[str], b: list[str]) -> Alignment:
+def align(a: Sequence[str], b: Sequence[str]) -> Alignment:
     """Align two token lists and classify every opcode."""
     equal = anchored = sub_a = sub_b = 0
     subs: list[tuple[str, str]] = []
@@ -90,13 +91,14 @@ def _word_swap(x: str, y: str) -> bool:
     return x.isalpha() and y.isalpha() and len(x) > 2 and len(y) > 2 and x not in y and y not in x
 
 
-def jaccard3(a: list[str], b: list[str]) -> float:
-    sa, sb = shingles(a, 3), shingles(b, 3)
-    union = len(sa | sb)
-    return len(sa & sb) / union if union else 0.0
+def jaccard3(a: Sequence[str], b: Sequence[str]) -> float:
+    sa, sb = trigram_set(a), trigram_set(b)
+    shared = len(sa & sb)
+    union = len(sa) + len(sb) - shared
+    return shared / union if union else 0.0
 
 
-def verify(a_tokens: list[str], b_tokens: list[str], language: str | None = None) -> PairVerdict:
+def verify(a_tokens: Sequence[str], b_tokens: Sequence[str], language: str | None = None) -> PairVerdict:
     """Relate two tokenized texts. Coverage and evidence are given for side a and side b."""
     if not a_tokens or not b_tokens:
         return PairVerdict("unrelated", 0.0, 0.0, 0.0, 0.0)
@@ -142,7 +144,7 @@ def verify(a_tokens: list[str], b_tokens: list[str], language: str | None = None
     return PairVerdict(relation, similarity, round(cov_a, 4), round(cov_b, 4), round(sub_rate, 4), evidence)
 
 
-def spun_part(a_tokens: list[str], b_tokens: list[str]) -> bool:
+def spun_part(a_tokens: Sequence[str], b_tokens: Sequence[str]) -> bool:
     """The shorter text is covered by the longer through word swaps: a part of a spun version."""
     small, big = sorted((a_tokens, b_tokens), key=len)
     if not small or len(small) / len(big) < MIN_RATIO:
@@ -167,7 +169,7 @@ def flipped(v: PairVerdict) -> PairVerdict:
     return PairVerdict(v.relation, v.similarity, v.coverage_b, v.coverage_a, v.substitution_rate, ev)
 
 
-def verify_articles(x_url: str, x_tokens: list[str], y_url: str, y_tokens: list[str],
+def verify_articles(x_url: str, x_tokens: Sequence[str], y_url: str, y_tokens: Sequence[str],
                     language: str | None = None) -> PairVerdict:
     """``verify`` with x as side a, computed in URL order so the alignment never depends on arrival order."""
     if x_url <= y_url:

@@ -164,7 +164,7 @@ def test_same_topic_different_article_is_unrelated():
 
 def test_orphaned_punctuation_is_found():
     assert len(orphaned_punctuation("He has been establishing a . Police from , to — are there.")) == 2
-    assert orphaned_punctuation("A normal sentence. Another one, with a comma.") == []
+    assert orphaned_punctuation("A normal sentence. Another one, with a comma.") == ()
 
 
 # cluster ------------------------------------------------------------------------------------------------
