@@ -17,6 +17,7 @@ order they arrived in, so re-running it after any arrival gives the same answer.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -251,11 +252,16 @@ def _link_token_ranges(article: Article) -> list[tuple[int, int, str]]:
     return ranges
 
 
-def _segments(article: Article, n_tokens: int) -> list[int]:
+def _segments(article: Article, n_tokens: int) -> Sequence[int]:
     """Segment (paragraph, list item or line) index of every token of the article text."""
-    starts = token_starts(article.text)[:n_tokens]
-    breaks = [m.start() for m in re.finditer(r"\n", article.text)]
-    return [bisect.bisect_left(breaks, pos) for pos in starts]
+    return _token_segments(article.text)[:n_tokens]
+
+
+@lru_cache(maxsize=1024)
+def _token_segments(text: str) -> tuple[int, ...]:
+    """Cached per text: a cluster's fullest member is the reference of every comparison in it."""
+    breaks = [m.start() for m in re.finditer(r"\n", text)]
+    return tuple(map(bisect.bisect_left, itertools.repeat(breaks), token_starts(text)))
 
 
 @lru_cache(maxsize=4096)

@@ -94,6 +94,23 @@ class Deduplicator:
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
         article_id, cluster_id, created = self.store.add_article_once(page_id, article, sig)
+        try:
+            return self._relate(article_id, cluster_id, article, tokens, sig)
+        except BaseException:
+            if created:  # the caller's transaction may undo the insert: keep no trace of the article here
+                self.forget(article_id)
+            raise
+
+    def forget(self, article_id: int) -> None:
+        """Drop an article that was not committed (its unit rolled back) from the cache and the index."""
+        self._articles.pop(article_id, None)
+        self._dirty.discard(article_id)
+        remove = getattr(self.index, "remove", None)
+        if remove is not None:
+            remove(article_id)
+
+    def _relate(self, article_id: int, cluster_id: int, article: Article, tokens: Sequence[str],
+                sig: Signature) -> DedupOutcome:
         outcome = DedupOutcome(article_id, cluster_id)
         # When the article was already stored (a redelivered task, a worker killed half-way), matching
         # runs again: every step from here is idempotent, so it completes what was cut short and
@@ -137,14 +154,17 @@ class Deduplicator:
         """Decide every cluster touched since the last flush (each related component once)."""
         changes: list[dict[str, Any]] = []
         done: set[int] = set()
-        for article_id in sorted(self._dirty):
-            if article_id in done:
-                continue
-            with self._lock():
-                more, component = self._recluster(article_id)
-            changes.extend(more)
-            done |= component
-        self.store.clear_pending(self._dirty)
+        # In-process (no shared lock), one transaction decides the whole batch; with a shared lock each
+        # component commits before its lock is released, so other workers see what it decided.
+        with self.store.unit() if self._lock is nullcontext else nullcontext():
+            for article_id in sorted(self._dirty):
+                if article_id in done:
+                    continue
+                with self._lock():
+                    more, component = self._recluster(article_id)
+                changes.extend(more)
+                done |= component
+            self.store.clear_pending(self._dirty)
         self._dirty.clear()
         return changes
 

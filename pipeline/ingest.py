@@ -9,6 +9,7 @@ the run goes on: nothing a single page does can lose or corrupt the work done fo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from .dedup import Deduplicator
+from .dedup import Deduplicator, DedupOutcome
 from .errors import HTTPStatusError, ReprintError, SourceError
 from .extract import extract
 from .records import Page
@@ -168,9 +169,21 @@ def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | 
     known = stored_verdict(page, store)
     if known is not None:
         return known
-    page_id = store.add_page(page, source_id)
-    article, warning = extract(page)
-    outcome = dedup.add(page_id, article)
+    try:
+        article, warning = extract(page)
+    except Exception:
+        store.add_page(page, source_id)  # a page without an article is kept, to re-extract later
+        raise
+    outcome: DedupOutcome | None = None
+    try:
+        with store.unit():  # the page, its article and its relations: one commit
+            outcome = dedup.add(store.add_page(page, source_id), article)
+    except Exception:
+        if outcome is not None:  # the commit itself failed
+            dedup.forget(outcome.article_id)
+        with contextlib.suppress(Exception):  # nothing lost: the page stays, the error goes to the caller
+            store.add_page(page, source_id)
+        raise
     warnings = [("extract", "ExtractWarning", warning)] if warning else []
     return PageResult("stored", outcome.article_id, outcome.cluster_id, outcome.related, warnings)
 
