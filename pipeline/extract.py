@@ -83,36 +83,41 @@ def _clean(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+_LINE_ENDS = frozenset(("lb", "item", "row"))  # list items and lines stay apart: a dropped item is a block
+
+
 def _flatten(element) -> tuple[str, list[tuple[str, str, int]]]:
     """Text of a block element with its <ref> links and their character offsets."""
     parts: list[str] = []
     links: list[tuple[str, str, int]] = []
     length = 0
-
-    def add(text: str | None) -> None:
-        nonlocal length
-        if text:
-            text = _WS.sub(" ", text)
-            parts.append(text)
-            length += len(text)
-
-    def newline() -> None:
-        nonlocal length
-        parts.append("\n")
-        length += 1
+    ws = _WS.sub
 
     def walk(el) -> None:
+        nonlocal length
         if el.tag == "ref":
-            start = length
-            add("".join(el.itertext()))
-            links.append((_clean("".join(el.itertext())), el.get("target", ""), start))
+            inner = "".join(el.itertext())
+            if inner:
+                piece = ws(" ", inner)
+                links.append((piece.strip(), el.get("target", ""), length))
+                parts.append(piece)
+                length += len(piece)
+            else:
+                links.append(("", el.get("target", ""), length))
         else:
-            add(el.text)
+            if el.text:
+                piece = ws(" ", el.text)
+                parts.append(piece)
+                length += len(piece)
             for child in el:
                 walk(child)
-                add(child.tail)
-        if el.tag in ("lb", "item", "row") and parts and not parts[-1].endswith("\n"):
-            newline()  # list items and lines stay apart: a dropped item is a block, not a hole
+                if child.tail:
+                    piece = ws(" ", child.tail)
+                    parts.append(piece)
+                    length += len(piece)
+        if el.tag in _LINE_ENDS and parts and not parts[-1].endswith("\n"):
+            parts.append("\n")
+            length += 1
 
     walk(element)
     raw = "".join(parts)
@@ -122,19 +127,53 @@ def _flatten(element) -> tuple[str, list[tuple[str, str, int]]]:
     return text, [(t, href, max(0, start - shift)) for t, href, start in links]
 
 
-def _head_facts(tree, url: str) -> dict[str, str | None]:
-    def first(xpath: str) -> str | None:
-        found = tree.xpath(xpath)
-        return found[0].strip() if found and isinstance(found[0], str) and found[0].strip() else None
+# <meta> fields the head facts keep: (attribute, its value) → fact
+_META_FACTS = {
+    ("property", "og:site_name"): "site",
+    ("property", "og:title"): "og_title",
+    ("property", "og:description"): "og_description",
+    ("name", "description"): "description",
+    ("http-equiv", "content-language"): "content_language",
+}
 
-    canonical = first('//link[contains(concat(" ", normalize-space(@rel), " "), " canonical ")]/@href')
+
+def _head_facts(tree, url: str) -> dict[str, str | None]:
+    """rel=canonical, language, site name, title and description, each the first in the document, in
+    one pass over the page's link, meta and title elements."""
+    first: dict[str, str] = {}
+    if tree.tag == "html" and tree.get("lang") is not None:
+        first["lang"] = tree.get("lang")
+    for el in tree.iter("link", "meta", "title"):
+        tag = el.tag
+        if tag == "meta":
+            content = el.get("content")
+            if content is None:
+                continue
+            for attribute in ("property", "name", "http-equiv"):
+                fact = _META_FACTS.get((attribute, el.get(attribute)))
+                if fact is not None and fact not in first:
+                    first[fact] = content
+        elif tag == "link":
+            href = el.get("href")
+            if href is not None and "canonical" not in first and "canonical" in (el.get("rel") or "").split():
+                first["canonical"] = href
+        elif "title" not in first and el.text is not None:
+            first["title"] = el.text
+
+    def fact(*keys: str) -> str | None:
+        for key in keys:  # a blank first value gives way to the next key, not to a later element
+            value = first.get(key, "").strip()
+            if value:
+                return value
+        return None
+
+    canonical = fact("canonical")
     return {
         "canonical_url": urljoin(url, canonical) if canonical else None,
-        "language": first("/html/@lang") or first('//meta[@http-equiv="content-language"]/@content'),
-        "site": first('//meta[@property="og:site_name"]/@content'),
-        "title": first("//title/text()") or first('//meta[@property="og:title"]/@content'),
-        "description": first('//meta[@name="description"]/@content')
-        or first('//meta[@property="og:description"]/@content'),
+        "language": fact("lang", "content_language"),
+        "site": fact("site"),
+        "title": fact("title", "og_title"),
+        "description": fact("description", "og_description"),
     }
 
 

@@ -239,13 +239,18 @@ class _Runner:
             self.summary.notes.append(ErrorNote(source.spec, url, stage, kind, message, "warning"))
 
     def process(self, item: _Item) -> None:
-        """Handle one item; every failure is recorded here so the next item starts clean."""
+        """Handle one item; every failure is recorded here so the next item starts clean.
+
+        One transaction per item: its page, article and relations, or its error, commit together with
+        the WARC checkpoint that says it is done.
+        """
         assert self.summary is not None
-        self.handle(item)
-        if item.checkpoint is not None:  # handled (stored or recorded): a resumed run starts after it
-            self.store.set_warc_checkpoint(*item.checkpoint)
-        if item.lastmod is not None and item.page is not None and item.url is not None:
-            self.store.set_sitemap_lastmod(item.url, item.lastmod)  # seen at this version: skipped until it moves
+        with self.store.unit():
+            self.handle(item)
+            if item.checkpoint is not None:  # handled (stored or recorded): a resumed run starts after it
+                self.store.set_warc_checkpoint(*item.checkpoint)
+            if item.lastmod is not None and item.page is not None and item.url is not None:
+                self.store.set_sitemap_lastmod(item.url, item.lastmod)  # seen at this version: skipped until it moves
 
     def handle(self, item: _Item) -> None:
         """Count the item, then record its error or ingest its page."""

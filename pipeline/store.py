@@ -306,7 +306,12 @@ class Store:
             index_elements=[pages.c.url_key], set_={k: upsert.excluded[k] for k in refreshed}
         ).returning(pages.c.id)  # built once: constructing an upsert costs more than running it
         a = ArticleRow.__table__
+        checkpoints = WarcCheckpointRow.__table__
+        checkpoint = _insert(self.engine)(checkpoints)
         self._stmts: dict[str, Any] = {
+            "checkpoint": checkpoint.on_conflict_do_update(
+                index_elements=[checkpoints.c.key],
+                set_={"offset": checkpoint.excluded["offset"], "updated_at": checkpoint.excluded["updated_at"]}),
             "article_of_page": select(a.c.id, a.c.cluster_id).where(a.c.page_id == bindparam("p")),
             "insert_article": a.insert(),
             "insert_cluster": ClusterRow.__table__.insert(),
@@ -334,13 +339,15 @@ class Store:
 
     @contextmanager
     def unit(self) -> Iterator[None]:
-        """Run the page, article, relation and cluster writes made inside in one transaction, per thread.
+        """Make the store calls inside (on this thread) one transaction: they commit or roll back together.
 
-        Each of them is otherwise its own transaction; in a bulk ingest the commits were most of the
-        store's CPU. A unit inside a unit joins it. Everything inside commits or rolls back together.
+        Each call is otherwise its own transaction, and in a bulk ingest the commits were most of the
+        store's CPU. A unit inside a unit is a savepoint: its failure undoes its own writes only.
         """
-        if getattr(self._local, "conn", None) is not None:
-            yield
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            with held.begin_nested():
+                yield
             return
         with self.engine.begin() as c:
             self._local.conn = c
@@ -698,13 +705,10 @@ class Store:
             return int(row.offset) if row is not None else 0
 
     def set_warc_checkpoint(self, key: str, offset: int) -> None:
-        """Record that everything before ``offset`` is committed; call after the items are stored."""
-        with self.session() as s:
-            row = s.get(WarcCheckpointRow, key)
-            if row is None:
-                s.add(WarcCheckpointRow(key=key, offset=offset, updated_at=utcnow()))
-            else:
-                row.offset, row.updated_at = offset, utcnow()
+        """Record that everything before ``offset`` is committed; call after the items are stored (in
+        their unit, so that the offset commits with them). One prebuilt upsert: it runs per record."""
+        with self._begin() as c:
+            c.execute(self._stmts["checkpoint"], {"key": key, "offset": offset, "updated_at": utcnow()})
 
     def sitemap_unchanged(self, url: str, lastmod: datetime) -> bool:
         """Whether a sitemap URL listed with ``lastmod`` (aware or naive UTC) needs no fetch: its page is
