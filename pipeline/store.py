@@ -315,7 +315,8 @@ class Store:
             "article_of_page": select(a.c.id, a.c.cluster_id).where(a.c.page_id == bindparam("p")),
             "insert_article": a.insert(),
             "insert_cluster": ClusterRow.__table__.insert(),
-            "set_cluster": update(a).where(a.c.id == bindparam("a")).values(cluster_id=bindparam("c")),
+            "set_canonical": update(ClusterRow.__table__).where(ClusterRow.__table__.c.id == bindparam("c"))
+            .values(canonical_id=bindparam("a")),
             "insert_signature": SignatureRow.__table__.insert(),
             "insert_event": EventRow.__table__.insert(),
             "stored_page": select(pages.c.id, pages.c.content_hash, a.c.id)
@@ -477,17 +478,18 @@ class Store:
             with self._begin() as c, self._savepoint(c):
                 # no look-up first: the unique page id turns a second insert into the IntegrityError below
                 now = utcnow()
+                # the cluster first, so that the article row (text and all) is written once
+                cluster_id = c.execute(q["insert_cluster"], {"canonical_id": None, "size": 1,
+                                                             "created_at": now, "updated_at": now}
+                                       ).inserted_primary_key[0]
                 article_id = c.execute(q["insert_article"], {
                     "page_id": page_id, "url": article.url, "title": article.title, "text": article.text,
                     "published": article.published, "site": article.site, "canonical_url": article.canonical_url,
                     "language": article.language, "byline": article.byline, "meta": article.meta(),
                     "n_tokens": signature.n_tokens, "is_canonical": True, "flags": [], "evidence": {},
-                    "similarity": 1.0, "created_at": now, "updated_at": now,
+                    "similarity": 1.0, "created_at": now, "updated_at": now, "cluster_id": cluster_id,
                 }).inserted_primary_key[0]
-                cluster_id = c.execute(q["insert_cluster"], {"canonical_id": article_id, "size": 1,
-                                                             "created_at": now, "updated_at": now}
-                                       ).inserted_primary_key[0]
-                c.execute(q["set_cluster"], {"a": article_id, "c": cluster_id})
+                c.execute(q["set_canonical"], {"c": cluster_id, "a": article_id})
                 c.execute(q["insert_signature"], {"article_id": article_id, "kinds": kinds,
                                                   "n_tokens": signature.n_tokens, "data": data})
                 c.execute(q["insert_event"], {"at": now, "type": "article_added", "cluster_id": cluster_id,
@@ -626,11 +628,11 @@ class Store:
         with self._begin() as c:
             old = c.scalar(select(cl.c.canonical_id).where(cl.c.id == cluster_id))
             ids = [m.article_id for m in decision.members]
-            stored = {r[0]: (r[1] or [], r[2])
-                      for r in c.execute(select(a.c.id, a.c.flags, a.c.is_canonical).where(a.c.id.in_(ids)))}
+            stored = {r[0]: (r[1] or [], r[2], r[3], r[4]) for r in c.execute(
+                select(a.c.id, a.c.flags, a.c.is_canonical, a.c.similarity, a.c.evidence).where(a.c.id.in_(ids)))}
             updates = []
             for m in decision.members:
-                flags, is_canonical = stored[m.article_id]
+                flags, is_canonical, similarity, evidence = stored[m.article_id]
                 if sorted(flags) != sorted(m.flags) and (flags or m.flags):
                     events.append({"type": "flags_changed", "article_id": m.article_id,
                                    "data": {"old": list(flags), "new": list(m.flags)}})
@@ -639,8 +641,11 @@ class Store:
                     # per-article status: a follower of the feed mirrors the canonical set from these alone
                     events.append({"type": "canonical_status", "article_id": m.article_id,
                                    "data": {"canonical": m.canonical}})
-                updates.append({"b_id": m.article_id, "is_canonical": m.canonical, "flags": list(m.flags),
-                                "evidence": m.evidence, "similarity": m.similarity, "updated_at": now})
+                if (list(flags) != list(m.flags) or bool(is_canonical) != m.canonical or similarity != m.similarity
+                        or _json_text(evidence) != _json_text(m.evidence)):
+                    # only what changed: an unchanged member keeps its row (and updated_at) as it was
+                    updates.append({"b_id": m.article_id, "is_canonical": m.canonical, "flags": list(m.flags),
+                                    "evidence": m.evidence, "similarity": m.similarity, "updated_at": now})
             if updates:
                 c.execute(update(a).where(a.c.id == bindparam("b_id")), updates)
             if old != decision.canonical_id:
