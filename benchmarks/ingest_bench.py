@@ -180,7 +180,7 @@ def pipeline_run(pages: list[Page], chunk: int = CHUNK) -> tuple[float, float, f
                 for page in part:
                     with contextlib.suppress(ReprintError):
                         ingest_page(page, store, dedup, None)
-                    if len(dedup._dirty) >= FLUSH_EVERY:
+                    if dedup.pending >= FLUSH_EVERY:
                         dedup.flush()
                 if i + chunk >= len(pages):
                     dedup.flush()

@@ -101,6 +101,11 @@ class Deduplicator:
                 self.forget(article_id)
             raise
 
+    @property
+    def pending(self) -> int:
+        """How many related articles wait for their clusters to be decided (``defer=True``)."""
+        return len(self._dirty)
+
     def forget(self, article_id: int) -> None:
         """Drop an article that was not committed (its unit rolled back) from the cache and the index."""
         self._articles.pop(article_id, None)

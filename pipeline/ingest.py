@@ -192,7 +192,10 @@ def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | 
     return PageResult("stored", outcome.article_id, outcome.cluster_id, outcome.related, warnings)
 
 
-FLUSH_EVERY = 200  # articles between batched cluster decisions during a bulk ingest
+#: A bulk ingest decides the clusters of related articles in batches: when this many wait, or when the
+#: oldest has waited FLUSH_SECONDS (an article with no relation is its own canonical from the start).
+FLUSH_EVERY = 200
+FLUSH_SECONDS = 60.0
 
 
 class _Runner:
@@ -207,6 +210,7 @@ class _Runner:
         self.summary: IngestSummary | None = None
         self.dedup: Deduplicator | None = None
         self.fetch_slots = asyncio.Semaphore(max(1, settings.fetch_concurrency))
+        self.pending_since: float | None = None  # when the oldest undecided related article arrived
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store or dedup call on the single store thread."""
@@ -280,8 +284,16 @@ class _Runner:
         if result.status == "stored":
             self.summary.articles += 1
             self.summary.joined += result.related > 0
-            if self.summary.articles % FLUSH_EVERY == 0:
+            waiting = self.dedup.pending
+            if not waiting:
+                self.pending_since = None
+            elif self.pending_since is None:
+                self.pending_since = time.monotonic()
+            if waiting >= FLUSH_EVERY or (
+                self.pending_since is not None and time.monotonic() - self.pending_since >= FLUSH_SECONDS
+            ):
                 self.dedup.flush()
+                self.pending_since = None
         elif result.status == "changed":
             self.summary.changed += 1
         else:

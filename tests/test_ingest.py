@@ -145,3 +145,39 @@ def test_a_database_failure_aborts_cleanly_without_hanging(tmp_path: Path, store
             run_ingest([str(folder)], store, Settings(), progress=False)
     finally:
         signal.alarm(0)
+
+
+def _copies_dir(tmp_path: Path, stories: int, copies: int) -> Path:
+    """``stories`` unrelated stories, each followed by ``copies`` republished copies of it."""
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    topics = ["harbour pier rebuild", "otters in the canal", "library opening hours", "night bus route"]
+    for i in range(stories):
+        words = " ".join(f"{topics[i % len(topics)]} detail{i}x{j}" for j in range(60))
+        for c in range(copies + 1):
+            (folder / f"s{i}c{c}.html").write_text(news_page(f"Story {i}", [words], site=f"Site {c}"))
+    return folder
+
+
+@pytest.mark.parametrize(("every", "seconds", "expected"),
+                         [(2, 3600.0, [2, 2]), (10_000, 0.0, [1, 1, 1, 1]), (10_000, 3600.0, [])])
+def test_related_articles_are_decided_in_batches_by_count_or_age(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch, every: int, seconds: float, expected: list[int]
+) -> None:
+    """Decisions wait for FLUSH_EVERY related articles or FLUSH_SECONDS, whichever comes first; the rest
+    is decided at the end of the run. Articles without relations never wait."""
+    folder = _copies_dir(tmp_path, stories=2, copies=2)  # 4 copies relate to an earlier page
+    monkeypatch.setattr(pipeline.ingest, "FLUSH_EVERY", every)
+    monkeypatch.setattr(pipeline.ingest, "FLUSH_SECONDS", seconds)
+    mid_run: list[int] = []
+    real_flush = pipeline.ingest.Deduplicator.flush
+
+    def counting(self, *args, **kwargs):
+        mid_run.append(self.pending)
+        return real_flush(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.ingest.Deduplicator, "flush", counting)
+    summary = run_ingest([str(folder)], store, Settings(), progress=False)
+    assert summary.articles == 6 and summary.multi_clusters == 2
+    assert mid_run[:-1] == expected  # how many waited at each decision during the run; the last is the end
+    assert store.pending() == set()
