@@ -249,16 +249,16 @@ class _Runner:
     def process(self, item: _Item) -> None:
         """Handle one item; every failure is recorded here so the next item starts clean.
 
-        The item's page, article and relations, or its error, go into the store together with the WARC
-        checkpoint that says it is done: all of it or none.
+        Called inside the batch's unit (``process_all``): the item's page, article and relations, or its
+        error, commit with the WARC checkpoint that says it is done. A page that fails rolls back to its
+        own savepoint (``ingest_page``); only a failing database ends the batch, and the run.
         """
         assert self.summary is not None
-        with self.store.unit():
-            self.handle(item)
-            if item.checkpoint is not None:  # handled (stored or recorded): a resumed run starts after it
-                self.store.set_warc_checkpoint(*item.checkpoint)
-            if item.lastmod is not None and item.page is not None and item.url is not None:
-                self.store.set_sitemap_lastmod(item.url, item.lastmod)  # seen at this version: skipped until it moves
+        self.handle(item)
+        if item.checkpoint is not None:  # handled (stored or recorded): a resumed run starts after it
+            self.store.set_warc_checkpoint(*item.checkpoint)
+        if item.lastmod is not None and item.page is not None and item.url is not None:
+            self.store.set_sitemap_lastmod(item.url, item.lastmod)  # seen at this version: skipped until it moves
 
     def handle(self, item: _Item) -> None:
         """Count the item, then record its error or ingest its page."""
@@ -409,9 +409,9 @@ class _Runner:
                 entry = await pending.get()
 
     def process_all(self, items: list[_Item]) -> None:
-        """Process a batch of items in one transaction, each item in a savepoint of its own (see
-        ``process``): one commit per batch, and a crash loses at most the batch, which the WARC
-        checkpoint (committed with it) or the stored pages make the next run redo or skip."""
+        """Process a batch of items in one transaction (see ``process``): one commit per batch, and a
+        crash loses at most the batch, which the WARC checkpoint (committed with it) or the stored
+        pages make the next run redo or skip."""
         with self.store.unit():
             for item in items:
                 self.process(item)
