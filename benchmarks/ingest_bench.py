@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import trafilatura
@@ -89,15 +90,29 @@ def forget_texts() -> None:
                 fn.cache_clear()
 
 
-def _timed(fn, label: str, stages: dict[str, float]):
-    """``fn`` adding its thread's CPU time to ``stages[label]`` (the stages run on the store thread)."""
-    def wrapper(*args, **kwargs):
-        t = time.thread_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            stages[label] += time.thread_time() - t
-    return wrapper
+@contextlib.contextmanager
+def stage_timers() -> Iterator[dict[str, float]]:
+    """While open, each stage in PATCHES adds its thread's CPU time to the dict it yields (the stages
+    run on the store thread, beside the WARC reader and the event loop)."""
+    stages: dict[str, float] = defaultdict(float)
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _label in PATCHES]
+
+    def timed(fn, label: str):
+        def wrapper(*args, **kwargs):
+            t = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                stages[label] += time.thread_time() - t
+        return wrapper
+
+    for (owner, name, label), (_o, _n, fn) in zip(PATCHES, originals, strict=True):
+        setattr(owner, name, timed(fn, label))
+    try:
+        yield stages
+    finally:
+        for owner, name, fn in originals:
+            setattr(owner, name, fn)
 
 
 def runner_run(warc: Path, pages: list[Page], chunk: int = CHUNK) -> tuple[float, float, float, int, dict[str, float]]:
@@ -108,8 +123,6 @@ def runner_run(warc: Path, pages: list[Page], chunk: int = CHUNK) -> tuple[float
     its CPU by stage. Every ``chunk`` items the store thread extracts the next ``chunk`` pages with
     trafilatura alone; that time, measured on the thread, is taken out of the runner's figures.
     """
-    stages: dict[str, float] = defaultdict(float)
-    originals = [(owner, name, getattr(owner, name)) for owner, name, _label in PATCHES]
     process = ingest_module._Runner.process
     turns = {"items": 0, "next": 0, "cpu": 0.0, "wall": 0.0}
 
@@ -129,11 +142,9 @@ def runner_run(warc: Path, pages: list[Page], chunk: int = CHUNK) -> tuple[float
                 baseline_turn(turns["items"])
 
     forget_texts()
-    for owner, name, label in PATCHES:
-        setattr(owner, name, _timed(getattr(owner, name), label, stages))
     ingest_module._Runner.process = taking_turns
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with stage_timers() as stages, tempfile.TemporaryDirectory() as tmp:
             store = Store(f"sqlite:///{tmp}/bench.db")
             wall, cpu = time.perf_counter(), time.process_time()
             summary = run_ingest([str(warc)], store, Settings(), progress=False)
@@ -141,8 +152,6 @@ def runner_run(warc: Path, pages: list[Page], chunk: int = CHUNK) -> tuple[float
             store.close()
     finally:
         ingest_module._Runner.process = process
-        for owner, name, fn in originals:
-            setattr(owner, name, fn)
     cpu -= turns["cpu"]
     wall -= turns["wall"]
     baseline_turn(len(pages))  # the pages after the last full turn
@@ -158,40 +167,25 @@ def pipeline_run(pages: list[Page], chunk: int = CHUNK) -> tuple[float, float, f
     The baseline extracts the same pages chunk by chunk between the pipeline's chunks, so that both
     see the same machine: on a shared VM the speed drifts by a tenth within seconds.
     """
-    stages: dict[str, float] = defaultdict(float)
-    patches = PATCHES
-    originals = [(owner, name, getattr(owner, name)) for owner, name, _label in patches]
-
-    def timed(fn, label):
-        return _timed(fn, label, stages)
-
     forget_texts()
     cpu = wall = base = 0.0
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            store = Store(f"sqlite:///{tmp}/bench.db")
-            dedup = Deduplicator(store, Settings(), defer=True)  # as `reprint ingest` runs it
-            for i in range(0, len(pages), chunk):
-                part = pages[i : i + chunk]
-                base += extraction_alone(part)
-                for (owner, name, label), (_o, _n, fn) in zip(patches, originals, strict=True):
-                    setattr(owner, name, timed(fn, label))
-                started, start_cpu = time.perf_counter(), time.process_time()
-                for page in part:
-                    with contextlib.suppress(ReprintError):
-                        ingest_page(page, store, dedup, None)
-                    if dedup.pending >= FLUSH_EVERY:
-                        dedup.flush()
-                if i + chunk >= len(pages):
+    with stage_timers() as stages, tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{tmp}/bench.db")
+        dedup = Deduplicator(store, Settings(), defer=True)  # as `reprint ingest` runs it
+        for i in range(0, len(pages), chunk):
+            part = pages[i : i + chunk]
+            base += extraction_alone(part)  # trafilatura alone: no stage of ours runs, none is timed
+            started, start_cpu = time.perf_counter(), time.process_time()
+            for page in part:
+                with contextlib.suppress(ReprintError):
+                    ingest_page(page, store, dedup, None)
+                if dedup.pending >= FLUSH_EVERY:
                     dedup.flush()
-                cpu += time.process_time() - start_cpu
-                wall += time.perf_counter() - started
-                for owner, name, fn in originals:
-                    setattr(owner, name, fn)
-            store.close()
-    finally:
-        for owner, name, fn in originals:
-            setattr(owner, name, fn)
+            if i + chunk >= len(pages):
+                dedup.flush()
+            cpu += time.process_time() - start_cpu
+            wall += time.perf_counter() - started
+        store.close()
     return cpu, base, wall, dict(stages)
 
 
