@@ -239,20 +239,26 @@ def test_two_processes_share_the_host_delay_through_redis(redis_client: redis.Re
     assert 0 < redis_client.pttl(next_key) <= 61_000
 
 
+async def peak_holders(gate: Any, *, holders: int, limit: int, hold: float) -> int:
+    """The most of ``holders`` tasks that were inside ``gate``'s slot for one host at the same time."""
+    now = peak = 0
+
+    async def one() -> None:
+        nonlocal now, peak
+        async with gate.slot("http://h.test:80", delay=0, limit=limit):
+            now += 1
+            peak = max(peak, now)
+            await asyncio.sleep(hold)
+            now -= 1
+
+    await asyncio.gather(*(one() for _ in range(holders)))
+    return peak
+
+
 def test_redis_gate_caps_concurrency_and_leases_expire(redis_client: redis.Redis, prefix: str) -> None:
     async def go() -> tuple[int, float]:
         gate = RedisHostGate(REDIS_URL, prefix, lease=0.5)
-        now = peak = 0
-
-        async def hold() -> None:
-            nonlocal now, peak
-            async with gate.slot("http://h.test:80", delay=0, limit=2):
-                now += 1
-                peak = max(peak, now)
-                await asyncio.sleep(0.1)
-                now -= 1
-
-        await asyncio.gather(*(hold() for _ in range(6)))
+        peak = await peak_holders(gate, holders=6, limit=2, hold=0.1)
         # Another worker that died holding both slots: its leases run out and the host is free again.
         dead = RedisHostGate(REDIS_URL, prefix, lease=0.5)
         crashed = [dead.slot("http://h.test:80", delay=0, limit=2) for _ in range(2)]
@@ -282,18 +288,7 @@ def test_local_gate_spaces_and_caps_within_one_process() -> None:
             async with Fetcher(settings, gate=gate) as one, Fetcher(settings, gate=gate) as two:
                 await asyncio.gather(*(f.fetch(f"{server.base_url}/p{i}") for i, f in enumerate([one, two] * 2)))
 
-            now = peak = 0
-
-            async def hold() -> None:
-                nonlocal now, peak
-                async with gate.slot("http://h.test:80", delay=0, limit=3):
-                    now += 1
-                    peak = max(peak, now)
-                    await asyncio.sleep(0.05)
-                    now -= 1
-
-            await asyncio.gather(*(hold() for _ in range(9)))
-            assert peak == 3
+            assert await peak_holders(gate, holders=9, limit=3, hold=0.05) == 3
 
         asyncio.run(go())
     assert len(server.arrivals) == 4
