@@ -289,13 +289,19 @@ def row_to_article(row: ArticleRow) -> Article:
     )
 
 
+class _OpenUnit(threading.local):
+    """Per thread: the connection of the ``Store.unit()`` open on it, if any."""
+
+    conn: Connection | None = None
+
+
 class Store:
     """The database behind one deployment; every method is its own transaction unless given a session."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self._local = threading.local()  # the connection of the unit() open on this thread, if any
+        self._local = _OpenUnit()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             Base.metadata.create_all(self.engine)
@@ -326,7 +332,7 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        held = getattr(self._local, "conn", None)
+        held = self._local.conn
         if held is not None:  # inside a unit: its reads see the unit's writes, its writes join it
             with Session(bind=held, expire_on_commit=False, join_transaction_mode="rollback_only") as s:
                 yield s
@@ -345,7 +351,7 @@ class Store:
         Each call is otherwise its own transaction, and in a bulk ingest the commits were most of the
         store's CPU. A unit inside a unit is a savepoint: its failure undoes its own writes only.
         """
-        held = getattr(self._local, "conn", None)
+        held = self._local.conn
         if held is not None:
             with held.begin_nested():
                 yield
@@ -358,19 +364,19 @@ class Store:
                 self._local.conn = None
 
     @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        """The open unit's connection, or a transaction of its own."""
-        held = getattr(self._local, "conn", None)
+    def _begin(self, *, read: bool = False) -> Iterator[Connection]:
+        """The open unit's connection, or a transaction of its own (for a read, a plain connection)."""
+        held = self._local.conn
         if held is not None:
             yield held
         else:
-            with self.engine.begin() as c:
+            with self.engine.connect() if read else self.engine.begin() as c:
                 yield c
 
     def _savepoint(self, c: Connection) -> AbstractContextManager[Any]:
         """A savepoint where a failed statement must not end the unit around it: PostgreSQL aborts the
         whole transaction on an error; SQLite undoes only the statement, and needs none."""
-        held = getattr(self._local, "conn", None) is not None
+        held = self._local.conn is not None
         return c.begin_nested() if held and c.dialect.name == "postgresql" else nullcontext()
 
     # sources, runs and errors --------------------------------------------------------------
@@ -448,8 +454,7 @@ class Store:
 
     def stored_page(self, url: str) -> tuple[int, str, int | None] | None:
         """(page id, content hash, article id or None) of a stored URL, or None: one query per page."""
-        held = getattr(self._local, "conn", None)
-        with nullcontext(held) if held is not None else self.engine.connect() as c:
+        with self._begin(read=True) as c:
             row = c.execute(self._stmts["stored_page"], {"k": url_key(url)}).first()
         return (row[0], row[1], row[2]) if row else None
 
