@@ -173,19 +173,16 @@ def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | 
     known = stored_verdict(page, store)
     if known is not None:
         return known
-    try:
-        article, warning = extract(page)
-    except Exception:
-        store.add_page(page, source_id)  # a page without an article is kept, to re-extract later
-        raise
     outcome: DedupOutcome | None = None
     try:
+        article, warning = extract(page)
         with store.unit():  # the page, its article and its relations: one commit
             outcome = dedup.add(store.add_page(page, source_id), article)
     except Exception:
         if outcome is not None:  # the commit itself failed
             dedup.forget(outcome.article_id)
-        with contextlib.suppress(Exception):  # nothing lost: the page stays, the error goes to the caller
+        # nothing lost: a page without an article is kept (to re-extract later), the error goes to the caller
+        with contextlib.suppress(Exception):
             store.add_page(page, source_id)
         raise
     warnings = [("extract", "ExtractWarning", warning)] if warning else []
@@ -384,7 +381,7 @@ class _Runner:
         """Process items on the store thread, in the order they were discovered.
 
         Items already at hand (WARC records, fetches that are done) go over to the store thread together,
-        up to CONSUME_BATCH, each still in its own transaction: one hand-over per item cost more CPU
+        up to CONSUME_BATCH, as one transaction (``process_all``): one hand-over per item cost more CPU
         than reading the WARC.
         """
         entry: Awaitable[_Item] | None | object = await pending.get()
