@@ -3,9 +3,9 @@
 
 Synthetic rows are bulk-inserted (pages, clusters, articles and their events, shaped like a real store: about a
 third of the articles are copies in another article's cluster, some flagged). The server runs as its own
-process (``uvicorn --factory pipeline.api:app_from_env``, httptools and uvloop, no access log) so the load generator
-does not share its interpreter. Clients ask for different pages (random cursors across the whole table, some with
-filters), so no answer is served from a warm single row.
+process (``uvicorn --factory pipeline.serve.api:app_from_env``, httptools and uvloop, no access log) so the load
+generator does not share its interpreter. Clients ask for different pages (random cursors across the whole
+table, some with filters), so no answer is served from a warm single row.
 
 The load generator is deliberately cheap, because it runs on the same 2-core machine as the server: every
 request is built before the clock starts, and each of the 50 clients is a raw keep-alive HTTP/1.1 connection on
@@ -51,8 +51,8 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.queries import encode_cursor  # noqa: E402
-from pipeline.store import ArticleRow, ClusterRow, EventRow, PageRow, RunRow, SourceRow, Store  # noqa: E402
+from pipeline.serve.queries import encode_cursor  # noqa: E402
+from pipeline.store.store import ArticleRow, ClusterRow, EventRow, PageRow, RunRow, SourceRow, Store  # noqa: E402
 
 SITES = [f"Site {i}" for i in range(40)]
 WORDS = ["harbour", "council", "library", "river", "budget", "ferry", "orchard", "museum", "bridge", "school",
@@ -127,7 +127,7 @@ def start_server(db_url: str, workers: int) -> tuple[subprocess.Popen[bytes], st
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPRINT_")} | {"REPRINT_DATABASE_URL": db_url}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "pipeline.api:app_from_env", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", "--factory", "pipeline.serve.api:app_from_env", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
          "--backlog", "1024"],
         cwd=ROOT, env=env)

@@ -25,8 +25,8 @@ import statistics
 import time
 from typing import Any
 
-from pipeline.fetch import Fetcher
-from pipeline.politeness import HostGate, LocalHostGate, RedisHostGate
+from pipeline.fetch.client import Fetcher
+from pipeline.fetch.politeness import HostGate, LocalHostGate, RedisHostGate
 from pipeline.settings import Settings
 
 ROBOTS = b"User-agent: *\nAllow: /\n"

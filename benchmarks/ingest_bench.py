@@ -22,17 +22,17 @@ from pathlib import Path
 
 import trafilatura
 
-import pipeline.canonical as canonical_module
-import pipeline.dedup as dedup_module
-import pipeline.ingest as ingest_module
-import pipeline.rarity as rarity_module
+import pipeline.dedup.canonical as canonical_module
+import pipeline.dedup.deduplicator as dedup_module
+import pipeline.dedup.rarity as rarity_module
+import pipeline.ingest.runner as ingest_module
 import pipeline.text as text_module
-from pipeline.dedup import Deduplicator
+from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.errors import ReprintError
-from pipeline.ingest import FLUSH_EVERY, ingest_page, run_ingest
+from pipeline.ingest.runner import FLUSH_EVERY, ingest_page, run_ingest
 from pipeline.records import Page
 from pipeline.settings import Settings
-from pipeline.store import Store
+from pipeline.store.store import Store
 
 #: Pages per turn when the pipeline and the baseline take turns on the CPU.
 CHUNK = 25

@@ -22,13 +22,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.discover import sniff
 from pipeline.errors import ReprintError
-from pipeline.feeds import parse_feed
+from pipeline.fetch.robots import parse_robots
 from pipeline.records import Page
-from pipeline.robots import parse_robots
-from pipeline.sitemaps import GZIP_MAGIC, gunzip_capped, parse_lastmod, parse_sitemap
-from pipeline.warc import iter_warc
+from pipeline.sources.discover import sniff
+from pipeline.sources.feeds import parse_feed
+from pipeline.sources.sitemaps import GZIP_MAGIC, gunzip_capped, parse_lastmod, parse_sitemap
+from pipeline.sources.warc import iter_warc
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 MAX_BYTES = 50 * 1024 * 1024

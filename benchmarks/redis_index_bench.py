@@ -21,9 +21,9 @@ import time
 import numpy as np
 import redis
 
-from pipeline.fingerprint import KINDS
+from pipeline.dedup.fingerprint import KINDS
 from pipeline.records import Signature
-from pipeline.redis_index import DEFAULT_CAPACITY, RedisLSHIndex
+from pipeline.shared.redis_index import DEFAULT_CAPACITY, RedisLSHIndex
 
 
 def signatures(rng: np.random.Generator, count: int, num_perm: int) -> list[Signature]:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.cli import app
+from pipeline.cli.app import app
 from tests.httpserver import http_server  # noqa: F401 - the fixture, re-exported for every test
 
 PG_ADMIN_URL = os.environ.get("REPRINT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")

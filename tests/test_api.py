@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.api import create_app, serve_in_thread
-from pipeline.ingest import run_ingest
-from pipeline.queries import canonical_ids, decode_cursor, mirror_from_events
+from pipeline.ingest.runner import run_ingest
+from pipeline.serve.api import create_app, serve_in_thread
+from pipeline.serve.queries import canonical_ids, decode_cursor, mirror_from_events
 from pipeline.settings import Settings
-from pipeline.store import Store
+from pipeline.store.store import Store
 from tests.conftest import PG_ADMIN_URL, PG_URL_TEMPLATE, _pg_problem, under_ci, unrelated_page
 
 LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
@@ -522,7 +522,7 @@ def test_export_since_a_feed_cursor(world: World) -> None:
     import io
     import json
 
-    from pipeline.queries import export_since
+    from pipeline.serve.queries import export_since
 
     everything = io.StringIO()
     n, cursor = export_since(world.store, everything, None)

@@ -23,11 +23,11 @@ import httpx
 import pytest
 from sqlalchemy import Text, cast, func, insert, select
 
-from pipeline import queries
-from pipeline.api import create_app, serve_in_thread
-from pipeline.queries import ArticleFilter
+from pipeline.serve import queries
+from pipeline.serve.api import create_app, serve_in_thread
+from pipeline.serve.queries import ArticleFilter
 from pipeline.settings import Settings
-from pipeline.store import ArticleRow, ClusterRow, EventRow, PageRow, SourceRow, Store
+from pipeline.store.store import ArticleRow, ClusterRow, EventRow, PageRow, SourceRow, Store
 from tests.test_api import _database
 
 SITES = [f"Site {i}" for i in range(7)]

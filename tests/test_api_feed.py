@@ -14,10 +14,10 @@ import httpx
 import psycopg
 import pytest
 
-from pipeline.api import create_app, serve_in_thread
-from pipeline.queries import list_changes
+from pipeline.serve.api import create_app, serve_in_thread
+from pipeline.serve.queries import list_changes
 from pipeline.settings import Settings
-from pipeline.store import Store
+from pipeline.store.store import Store
 from tests.test_api import _database
 
 

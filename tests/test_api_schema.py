@@ -16,9 +16,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis.errors import Unsatisfiable
 
-from pipeline.api import create_app, serve_in_thread
+from pipeline.serve.api import create_app, serve_in_thread
 from pipeline.settings import Settings
-from pipeline.store import Store
+from pipeline.store.store import Store
 from tests.test_api import STAGES, FakeAdmin, ingest_files, write_pages
 
 MAX_EXAMPLES = int(os.environ.get("REPRINT_FUZZ_EXAMPLES", "30"))

@@ -128,7 +128,7 @@ def test_ingest_needs_a_source() -> None:
 def run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed console script (or the module entry point) as a subprocess, no stdin."""
     script = Path(sys.executable).parent / "reprint"
-    command = [str(script)] if script.exists() else [sys.executable, "-c", "from pipeline.cli import main; main()"]
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "from pipeline.cli.app import main; main()"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPRINT_")}
     return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=120, check=False)

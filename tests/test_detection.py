@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.canonical import decide, orphaned_punctuation
-from pipeline.cluster import partition
-from pipeline.dedup import Deduplicator
-from pipeline.fingerprint import _prototype, fingerprint_tokens
-from pipeline.index import LSHIndex
+from pipeline.dedup.canonical import decide, orphaned_punctuation
+from pipeline.dedup.cluster import partition
+from pipeline.dedup.deduplicator import Deduplicator
+from pipeline.dedup.fingerprint import _prototype, fingerprint_tokens
+from pipeline.dedup.index import LSHIndex
+from pipeline.dedup.verify import verify
 from pipeline.records import Article, Link, Page, PairVerdict
 from pipeline.settings import Settings
-from pipeline.store import Store
+from pipeline.store.store import Store
 from pipeline.text import tokenize
-from pipeline.verify import verify
 
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
 
@@ -294,7 +294,7 @@ def test_arrival_order_does_not_change_clusters_canonicals_or_flags(tmp_path, se
 def test_canonical_moves_when_a_better_version_arrives_and_the_move_is_an_event(tmp_path):
     from sqlalchemy import select
 
-    from pipeline.store import EventRow
+    from pipeline.store.store import EventRow
 
     store = Store(f"sqlite:///{tmp_path / 'moves.db'}")
     dedup = Deduplicator(store, Settings())

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.discover import SourceItem, discover, source_kind
 from pipeline.errors import (
     FeedError,
     HTTPStatusError,
@@ -20,8 +19,9 @@ from pipeline.errors import (
     SourceError,
     WarcError,
 )
-from pipeline.fetch import Fetcher
+from pipeline.fetch.client import Fetcher
 from pipeline.settings import Settings
+from pipeline.sources.discover import SourceItem, discover, source_kind
 from tests.httpserver import LoopbackServer, Request, Response, loopback_settings
 from tests.test_feeds_sitemaps import ATOM, BILLION_LAUGHS, JSON_FEED, rss_of, sitemap_index, urlset
 from tests.test_warc import ODD_URI, write_warc

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from pipeline.errors import EmptyPage, NotHTML
-from pipeline.extract import JSON_LD_FALLBACK_CHARS, decode_html, extract
+from pipeline.extract.extractor import JSON_LD_FALLBACK_CHARS, decode_html, extract
 from pipeline.records import Page
 from pipeline.text import shingles, tokenize
 

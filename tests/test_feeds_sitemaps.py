@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from pipeline import robots as robots_module
 from pipeline.errors import FeedError, SitemapError, SourceError
-from pipeline.feeds import find_feed_links, parse_feed
-from pipeline.robots import RobotsCache, agent_token, parse_robots
-from pipeline.sitemaps import gunzip_capped, parse_sitemap, root_element
+from pipeline.fetch import robots as robots_module
+from pipeline.fetch.robots import RobotsCache, agent_token, parse_robots
+from pipeline.sources.feeds import find_feed_links, parse_feed
+from pipeline.sources.sitemaps import gunzip_capped, parse_sitemap, root_element
 from pipeline.urls import host_key, is_http_url, normalize_url
 
 BASE = "https://news.example.com/feeds/main"

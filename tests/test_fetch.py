@@ -23,7 +23,7 @@ from pipeline.errors import (
     TooManyRedirects,
     UnsupportedContentType,
 )
-from pipeline.fetch import AddressPolicy, Fetcher, parse_retry_after
+from pipeline.fetch.client import AddressPolicy, Fetcher, parse_retry_after
 from pipeline.settings import Settings
 from tests.httpserver import (
     LoopbackServer,
@@ -425,7 +425,7 @@ def test_one_private_address_among_public_ones_refuses_the_host(monkeypatch: pyt
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
         ]
 
-    monkeypatch.setattr("pipeline.fetch.anyio.getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr("pipeline.fetch.client.anyio.getaddrinfo", fake_getaddrinfo)
     error = fetch_error(loopback_settings(fetch_allow_networks=[], fetch_robots=False), "http://rebind.example/")
     assert isinstance(error, BlockedAddress) and "127.0.0.1" in error.message
     assert lookups == ["rebind.example"]

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import pipeline.discover
-import pipeline.ingest
-from pipeline.ingest import run_ingest
+import pipeline.ingest.runner
+import pipeline.sources.discover
+from pipeline.ingest.runner import run_ingest
 from pipeline.records import Page
 from pipeline.settings import Settings
-from pipeline.store import ArticleRow, RunRow, Store
+from pipeline.store.store import ArticleRow, RunRow, Store
 from tests.conftest import news_page, original_page, unrelated_page
 from tests.httpserver import LoopbackServer, Request, Response
 
@@ -42,14 +42,14 @@ def pages_dir(tmp_path: Path, n: int = 3) -> Path:
 def test_an_unexpected_failure_stays_with_its_page(tmp_path: Path, store: Store,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     folder = pages_dir(tmp_path)
-    real_extract = pipeline.ingest.extract
+    real_extract = pipeline.ingest.runner.extract
 
     def flaky(page: Page):
         if page.url.endswith("p1.html"):
             raise RuntimeError("boom")
         return real_extract(page)
 
-    monkeypatch.setattr(pipeline.ingest, "extract", flaky)
+    monkeypatch.setattr(pipeline.ingest.runner, "extract", flaky)
     summary = run_ingest([str(folder)], store, Settings(), progress=False)
     assert summary.articles == 2 and summary.pages_seen == 3
     assert dict(summary.errors) == {"RuntimeError": 1}
@@ -63,7 +63,7 @@ def test_an_unexpected_failure_stays_with_its_page(tmp_path: Path, store: Store,
 def test_a_discover_crash_fails_only_its_source(tmp_path: Path, store: Store,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     good = pages_dir(tmp_path, 2)
-    real = pipeline.discover.discover
+    real = pipeline.sources.discover.discover
 
     async def broken(spec: str, fetcher) -> AsyncIterator:
         if spec == "broken-source.txt":
@@ -71,7 +71,7 @@ def test_a_discover_crash_fails_only_its_source(tmp_path: Path, store: Store,
         async for item in real(spec, fetcher):
             yield item
 
-    monkeypatch.setattr(pipeline.discover, "discover", broken)
+    monkeypatch.setattr(pipeline.sources.discover, "discover", broken)
     summary = run_ingest(["broken-source.txt", str(good)], store, Settings(), progress=False)
     assert summary.articles == 2
     assert dict(summary.errors) == {"ValueError": 1}
@@ -135,7 +135,7 @@ def test_a_database_failure_aborts_cleanly_without_hanging(tmp_path: Path, store
     def gone(*_args, **_kwargs):
         raise OperationalError("INSERT", {}, Exception("database is gone"))
 
-    monkeypatch.setattr(pipeline.ingest, "QUEUE_SIZE", 1)  # the producer blocks on a full queue
+    monkeypatch.setattr(pipeline.ingest.runner, "QUEUE_SIZE", 1)  # the producer blocks on a full queue
     monkeypatch.setattr(store, "add_page", gone)
     monkeypatch.setattr(store, "record_error", gone)
     signal.signal(signal.SIGALRM, lambda *_: pytest.fail("ingest hung after a database failure"))
@@ -167,16 +167,16 @@ def test_related_articles_are_decided_in_batches_by_count_or_age(
     """Decisions wait for FLUSH_EVERY related articles or FLUSH_SECONDS, whichever comes first; the rest
     is decided at the end of the run. Articles without relations never wait."""
     folder = _copies_dir(tmp_path, stories=2, copies=2)  # 4 copies relate to an earlier page
-    monkeypatch.setattr(pipeline.ingest, "FLUSH_EVERY", every)
-    monkeypatch.setattr(pipeline.ingest, "FLUSH_SECONDS", seconds)
+    monkeypatch.setattr(pipeline.ingest.runner, "FLUSH_EVERY", every)
+    monkeypatch.setattr(pipeline.ingest.runner, "FLUSH_SECONDS", seconds)
     mid_run: list[int] = []
-    real_flush = pipeline.ingest.Deduplicator.flush
+    real_flush = pipeline.ingest.runner.Deduplicator.flush
 
     def counting(self, *args, **kwargs):
         mid_run.append(self.pending)
         return real_flush(self, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline.ingest.Deduplicator, "flush", counting)
+    monkeypatch.setattr(pipeline.ingest.runner.Deduplicator, "flush", counting)
     summary = run_ingest([str(folder)], store, Settings(), progress=False)
     assert summary.articles == 6 and summary.multi_clusters == 2
     assert mid_run[:-1] == expected  # how many waited at each decision during the run; the last is the end

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.discover import source_kind
-from pipeline.export import EXPORT_KEYS
-from pipeline.store import Store
+from pipeline.serve.export import EXPORT_KEYS
+from pipeline.sources.discover import source_kind
+from pipeline.store.store import Store
 from tests.conftest import (
     cli,
     news_page,

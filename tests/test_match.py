@@ -7,8 +7,8 @@ import random
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from pipeline.fingerprint import KINDS, SCHEME, _hash, _prototype, fingerprint_tokens, minhash_of
-from pipeline.index import LSHIndex
+from pipeline.dedup.fingerprint import KINDS, SCHEME, _hash, _prototype, fingerprint_tokens, minhash_of
+from pipeline.dedup.index import LSHIndex
 from pipeline.records import Signature
 
 

@@ -10,7 +10,7 @@ of milliseconds and differs from request to request; a check against such timest
 and still flakes. ``WireServer`` instead reads the kernel's receive timestamp of each request's first
 segment (``SO_TIMESTAMPNS``, CLOCK_REALTIME, taken when loopback hands the segment over, inside the
 sender's write), so the gaps it reports are the gaps on the wire. The gate in turn spaces requests from
-the moment each was *sent* (see ``pipeline.politeness``), so a client stalled between its slot's grant
+the moment each was *sent* (see ``pipeline.fetch.politeness``), so a client stalled between its slot's grant
 and its send cannot shorten a gap either. What is left is clock granularity: the Redis gate computes in
 the whole microseconds of ``TIME``, so the check allows ``CLOCK_GRANULARITY`` and nothing else.
 """
@@ -33,8 +33,8 @@ from typing import Any
 import pytest
 import redis
 
-from pipeline.fetch import Fetcher
-from pipeline.politeness import LocalHostGate, RedisHostGate
+from pipeline.fetch.client import Fetcher
+from pipeline.fetch.politeness import LocalHostGate, RedisHostGate
 from tests.conftest import under_ci
 from tests.httpserver import loopback_settings
 

@@ -22,14 +22,14 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from pipeline.dedup import Deduplicator
-from pipeline.fingerprint import KINDS, fingerprint_tokens
-from pipeline.index import LSHIndex
-from pipeline.locks import cluster_lock_for
+from pipeline.dedup.deduplicator import Deduplicator
+from pipeline.dedup.fingerprint import KINDS, fingerprint_tokens
+from pipeline.dedup.index import LSHIndex
 from pipeline.records import Article, Page, Signature
-from pipeline.redis_index import INLINE_MAX, RedisLSHIndex
 from pipeline.settings import Settings
-from pipeline.store import ArticleRow, Store
+from pipeline.shared.locks import cluster_lock_for
+from pipeline.shared.redis_index import INLINE_MAX, RedisLSHIndex
+from pipeline.store.store import ArticleRow, Store
 from pipeline.text import tokenize
 from tests.conftest import PG_ADMIN_URL, PG_URL_TEMPLATE, _pg_problem, under_ci
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.report import evidence_lines
+from pipeline.cli.report import evidence_lines
 from tests.conftest import cli
 
 pytestmark = pytest.mark.usefixtures("reprint_env")

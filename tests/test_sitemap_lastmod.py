@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.ingest import run_ingest
+from pipeline.ingest.runner import run_ingest
 from pipeline.records import Page
-from pipeline.sitemaps import parse_lastmod
-from pipeline.store import Store
+from pipeline.sources.sitemaps import parse_lastmod
+from pipeline.store.store import Store
 from tests.conftest import news_page
 from tests.httpserver import LoopbackServer, loopback_settings
 from tests.test_workers import deployment  # noqa: F401 - the fixture: tasks in process, a private Redis
@@ -162,8 +162,8 @@ def test_store_compares_lastmods_in_utc(sqlite_url: str) -> None:
 def test_discover_carries_lastmod_only_for_sitemap_urls(http_server: LoopbackServer) -> None:
     import asyncio
 
-    from pipeline.discover import discover
-    from pipeline.fetch import Fetcher
+    from pipeline.fetch.client import Fetcher
+    from pipeline.sources.discover import discover
 
     http_server.route("/sitemap.xml", sitemap({http_server.url("/a"): "2024-05-01", http_server.url("/b"): None}),
                       content_type="application/xml")

@@ -16,12 +16,12 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from pipeline.cli import app
-from pipeline.cli_read import register
-from pipeline.ingest import run_ingest
+from pipeline.cli.app import app
+from pipeline.cli.read import register
+from pipeline.ingest.runner import run_ingest
+from pipeline.serve.status import KOMBU_SEP, parse_interval, queue_depths
 from pipeline.settings import Settings
-from pipeline.status import KOMBU_SEP, parse_interval, queue_depths
-from pipeline.store import Store
+from pipeline.store.store import Store
 from tests.conftest import original_page, under_ci, unrelated_page
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/14"
@@ -146,7 +146,7 @@ def test_intervals() -> None:
 
 def test_metrics_read_queue_depths_dead_letters_and_task_latency(redis_client, filled_db: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.metrics import Metrics, record_task_latency
+    from pipeline.serve.metrics import Metrics, record_task_latency
 
     tag = f"reprint_test_{secrets.token_hex(4)}"
     queue, binding = f"{tag}_dedup", f"_kombu.binding.{tag}"

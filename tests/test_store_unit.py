@@ -8,14 +8,14 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-import pipeline.dedup
-from pipeline.dedup import Deduplicator
+import pipeline.dedup.deduplicator
+from pipeline.dedup.deduplicator import Deduplicator
+from pipeline.dedup.fingerprint import fingerprint
 from pipeline.errors import EmptyPage
-from pipeline.fingerprint import fingerprint
-from pipeline.ingest import ingest_page
+from pipeline.ingest.runner import ingest_page
 from pipeline.records import Page
 from pipeline.settings import Settings
-from pipeline.store import ArticleRow, PageRow, Store
+from pipeline.store.store import ArticleRow, PageRow, Store
 from tests.conftest import original_page, republished_page, unrelated_page
 
 
@@ -74,7 +74,7 @@ def test_a_second_article_for_a_page_inside_a_unit_returns_the_first(store: Stor
 
 
 def _article(url: str, body: bytes):
-    from pipeline.extract import extract
+    from pipeline.extract.extractor import extract
 
     return extract(Page(url, body))[0]
 
@@ -87,7 +87,7 @@ def test_when_dedup_fails_the_page_stays_and_the_article_is_forgotten(store: Sto
     def broken(*_args, **_kwargs):
         raise RuntimeError("verification broke")
 
-    monkeypatch.setattr(pipeline.dedup, "verify_articles", broken)
+    monkeypatch.setattr(pipeline.dedup.deduplicator, "verify_articles", broken)
     copy = Page("https://wire.example/pier", republished_page("https://herald.example/pier"))
     with pytest.raises(RuntimeError, match="verification broke"):
         ingest_page(copy, store, dedup, None)
@@ -117,12 +117,13 @@ def test_a_batch_flush_decides_in_one_transaction(store: Store, monkeypatch: pyt
     ingest_page(Page("https://wire.example/pier", republished_page("https://herald.example/pier")), store, dedup,
                 None)
     assert dedup._dirty and store.pending() == dedup._dirty
-    real_decide = pipeline.dedup.decide
-    monkeypatch.setattr(pipeline.dedup, "decide", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("decide")))
+    real_decide = pipeline.dedup.deduplicator.decide
+    monkeypatch.setattr(pipeline.dedup.deduplicator, "decide",
+                        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("decide")))
     with pytest.raises(RuntimeError):
         dedup.flush()
     assert store.pending() == dedup._dirty != set()  # nothing was half-decided
-    monkeypatch.setattr(pipeline.dedup, "decide", real_decide)
+    monkeypatch.setattr(pipeline.dedup.deduplicator, "decide", real_decide)
     dedup.flush()
     assert store.pending() == set()
     clusters = {r.cluster_id for r in store.export_rows()}

@@ -12,7 +12,7 @@ from warcio.warcwriter import WARCWriter
 
 from pipeline.errors import HTTPStatusError, NotHTML, ResponseTooLarge, WarcError
 from pipeline.records import Page
-from pipeline.warc import is_html, iter_warc
+from pipeline.sources.warc import is_html, iter_warc
 
 ODD_URI = "http://Example.com/%7Ealice/Straße?b=2&a=1&utm_source=x#frag"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from pipeline.discover import warc_checkpoint_key
-from pipeline.store import Store
-from pipeline.warc import WarcScope, iter_warc_offsets
+from pipeline.sources.discover import warc_checkpoint_key
+from pipeline.sources.warc import WarcScope, iter_warc_offsets
+from pipeline.store.store import Store
 from tests.conftest import cli
 from tests.test_warc_resume import RECORDS, write_dated
 

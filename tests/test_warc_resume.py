@@ -10,13 +10,13 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.discover import warc_checkpoint_key
 from pipeline.errors import WarcError
-from pipeline.ingest import run_ingest
+from pipeline.ingest.runner import run_ingest
 from pipeline.records import Page
 from pipeline.settings import Settings
-from pipeline.store import Store
-from pipeline.warc import WarcScope, iter_warc, iter_warc_offsets
+from pipeline.sources.discover import warc_checkpoint_key
+from pipeline.sources.warc import WarcScope, iter_warc, iter_warc_offsets
+from pipeline.store.store import Store
 from tests.conftest import news_page, write_warc
 
 RECORDS = [  # (uri, WARC-Date)

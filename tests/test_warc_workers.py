@@ -14,9 +14,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from pipeline.discover import warc_checkpoint_key
-from pipeline.store import Store
-from pipeline.warc import iter_warc_offsets
+from pipeline.sources.discover import warc_checkpoint_key
+from pipeline.sources.warc import iter_warc_offsets
+from pipeline.store.store import Store
 from tests.conftest import write_warc
 from tests.workers_support import (
     ROOT,

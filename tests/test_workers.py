@@ -213,7 +213,7 @@ def test_discover_stores_pages_once_and_sends_each_to_extract_once(deployment: d
     state = proc.state(run_id)
     assert state.progress().finished  # the last page finished the run
     with proc.store.session() as s:
-        from pipeline.store import RunRow
+        from pipeline.store.store import RunRow
 
         run = s.get(RunRow, run_id)
         assert run.finished_at is not None and run.counts["articles"] == 3
@@ -296,7 +296,7 @@ def test_a_task_that_never_finishes_is_dead_lettered_after_max_deliveries(deploy
 
 # --- payloads and the schedule file ---------------------------------------------------------------
 def test_article_round_trips_through_json() -> None:
-    from pipeline.extract import extract
+    from pipeline.extract.extractor import extract
     from pipeline.records import Page
     from workers.tasks import article_from_json, article_to_json
 

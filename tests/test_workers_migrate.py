@@ -1,4 +1,4 @@
-"""``reprint migrate``: Alembic brings PostgreSQL to exactly the schema of ``pipeline.store.Base.metadata``.
+"""``reprint migrate``: Alembic brings PostgreSQL to exactly the schema of ``pipeline.store.store.Base.metadata``.
 
 The migrated database is compared with the metadata by Alembic's own autogenerate comparison, so a
 model change without a new revision fails here. A database made earlier by ``create_all`` is stamped
@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from pipeline.records import Page
-from pipeline.store import Base, Store, make_engine
+from pipeline.store.store import Base, Store, make_engine
 from tests.workers_support import pg_database, run_reprint
 
 

@@ -1,8 +1,9 @@
 """What the read API and ``reprint status`` need from the distributed deployment, behind plain functions.
 
-``pipeline/`` never imports Celery; it finds these two entry points by name (``pipeline.api.ADMIN_BACKEND_FACTORY``
-and ``pipeline.status.WORKER_INSPECTOR``) only when a broker is configured, so the embedded deployment never
-loads Celery and the API keeps working when the workers package is absent.
+``pipeline/`` never imports Celery; it finds these two entry points by name
+(``pipeline.serve.api.ADMIN_BACKEND_FACTORY`` and ``pipeline.serve.status.WORKER_INSPECTOR``) only when a broker
+is configured, so the embedded deployment never loads Celery and the API keeps working when the workers package
+is absent.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pipeline.settings import Settings
 
 
 class CeleryAdmin:
-    """The admin endpoints over Celery and the workers' dead-letter list (``pipeline.api.AdminBackend``)."""
+    """The admin endpoints over Celery and the workers' dead-letter list (``pipeline.serve.api.AdminBackend``)."""
 
     def __init__(self, settings: Settings) -> None:
         from workers.app import make_app
@@ -50,12 +51,12 @@ class CeleryAdmin:
 
 
 def admin_backend(settings: Settings) -> CeleryAdmin:
-    """Factory named by ``pipeline.api.ADMIN_BACKEND_FACTORY``."""
+    """Factory named by ``pipeline.serve.api.ADMIN_BACKEND_FACTORY``."""
     return CeleryAdmin(settings)
 
 
 def inspect_workers(broker_url: str, timeout: float) -> dict[str, Any]:
-    """Workers alive and their tasks, through Celery's remote control (``pipeline.status.WORKER_INSPECTOR``).
+    """Workers alive and their tasks, through Celery's remote control (``pipeline.serve.status.WORKER_INSPECTOR``).
 
     One broadcast per question, each waiting at most ``timeout`` for replies: a worker that does not answer
     within it is reported as not alive. ``scheduled`` counts tasks held with an ETA, which is where retries

@@ -1,10 +1,10 @@
-"""The ``reprint`` console script: ``pipeline.cli``'s commands plus the distributed deployment's.
+"""The ``reprint`` console script: ``pipeline.cli.app``'s commands plus the distributed deployment's.
 
 Added here: ``worker``, ``beat``, ``migrate``, ``deadletters list|replay|purge`` and ``ingest --via
 celery``. Celery is imported inside the command functions only, so ``reprint ingest`` on the embedded
 default (and ``export``, ``clusters``) never loads it: the embedded deployment needs nothing running.
 
-``ingest`` keeps ``pipeline.cli``'s options and behaviour; this module re-registers it with one more
+``ingest`` keeps ``pipeline.cli.app``'s options and behaviour; this module re-registers it with one more
 option, ``--via embedded|celery``, and calls the original for the embedded path.
 """
 
@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.cli import DbOption, _first_line, app, fail, load_settings, open_store, safe_url
+from pipeline.cli.app import DbOption, _first_line, app, fail, load_settings, open_store, safe_url
 
 QUEUE_NAMES = "discover,fetch,extract,dedup"  # workers/app.QUEUES, without importing Celery
 
@@ -94,7 +94,7 @@ def alembic_config(url: str) -> Any:
     import pipeline
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(pipeline.__file__).parent / "migrations"))
+    cfg.set_main_option("script_location", str(Path(pipeline.__file__).parent / "store" / "migrations"))
     cfg.attributes["database_url"] = url
     return cfg
 
@@ -111,7 +111,7 @@ def run_migrations(url: str, revision: str = "head") -> str:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import inspect as sa_inspect
 
-    from pipeline.store import Base, Store, make_engine
+    from pipeline.store.store import Base, Store, make_engine
 
     if url.startswith("sqlite"):
         Store(url).close()
@@ -157,8 +157,8 @@ def index_rebuild(db: DbOption = None) -> None:
     from redis.exceptions import RedisError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from pipeline.redis_index import RedisLSHIndex
-    from pipeline.store import Store
+    from pipeline.shared.redis_index import RedisLSHIndex
+    from pipeline.store.store import Store
 
     settings = load_settings(db)
     try:
@@ -237,7 +237,7 @@ def ingest_via_celery(sources: list[str], db: str | None, progress: bool) -> Non
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from sqlalchemy.exc import SQLAlchemyError
 
-    from pipeline.report import make_console, render_summary
+    from pipeline.cli.report import make_console, render_summary
 
     settings = load_settings(db)
     _use_db(db)
@@ -298,7 +298,7 @@ def _install_ingest_via() -> None:
         return
     original = info.callback
     signature = inspect.signature(original, eval_str=True)
-    if "via" in signature.parameters:  # pipeline.cli grew the option itself: nothing to add
+    if "via" in signature.parameters:  # pipeline.cli.app grew the option itself: nothing to add
         return
     via_param = inspect.Parameter(
         "via", inspect.Parameter.KEYWORD_ONLY, default=Via.embedded,

@@ -17,8 +17,8 @@ from typing import Any
 
 import redis
 
-from pipeline.ingest import MAX_NOTES, ErrorNote, IngestSummary
-from pipeline.store import Store, url_key
+from pipeline.ingest.runner import MAX_NOTES, ErrorNote, IngestSummary
+from pipeline.store.store import Store, url_key
 
 #: Run state is kept this long after the last write (a week): enough for anyone to look at it.
 RUN_TTL = 7 * 24 * 3600

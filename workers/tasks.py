@@ -34,13 +34,13 @@ from billiard.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from pipeline.dedup import Deduplicator
+from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.errors import DeadlineExceeded, FetchError, HTTPStatusError, ReprintError, SourceError
-from pipeline.extract import extract
-from pipeline.ingest import PAGE_CHANGED, UnexpectedError, stored_verdict
+from pipeline.extract.extractor import extract
+from pipeline.ingest.runner import PAGE_CHANGED, UnexpectedError, stored_verdict
 from pipeline.records import Article, Link, Page
 from pipeline.settings import Settings, get_settings
-from pipeline.store import PageRow, Store, url_key
+from pipeline.store.store import PageRow, Store, url_key
 
 from .app import app
 from .deadletter import GuardedTask, redis_client
@@ -81,8 +81,8 @@ class _Process:
     def dedup(self) -> Deduplicator:
         """The deduplicator over the shared Redis index, so every worker sees every article."""
         if self._dedup is None:
-            from pipeline.locks import cluster_lock_for, redis_lock
-            from pipeline.redis_index import RedisLSHIndex
+            from pipeline.shared.locks import cluster_lock_for, redis_lock
+            from pipeline.shared.redis_index import RedisLSHIndex
 
             index = RedisLSHIndex(self.redis, self.settings.num_perm, self.settings.redis_prefix)
             if self.store.engine.dialect.name == "sqlite":
@@ -95,8 +95,8 @@ class _Process:
 
     def run(self, coro_fn: Callable[[Any], Any]) -> Any:
         """Run ``coro_fn(fetcher)`` on this process's loop, with one Fetcher kept open (robots cache, pool)."""
-        from pipeline.fetch import Fetcher
-        from pipeline.politeness import RedisHostGate
+        from pipeline.fetch.client import Fetcher
+        from pipeline.fetch.politeness import RedisHostGate
 
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
@@ -284,7 +284,7 @@ def discover_source(run_id: int, index: int, spec: str) -> int:
     again from the start. Reading to the end resets it, so the next run reads the file afresh.
     A sitemap URL whose ``<lastmod>`` has not moved since it was fetched is not fetched again.
     """
-    from pipeline.discover import discover, source_kind, warc_plan
+    from pipeline.sources.discover import discover, source_kind, warc_plan
 
     from .deadletter import run_test_hook
 

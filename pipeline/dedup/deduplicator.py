@@ -1,0 +1,208 @@
+"""Dedup stage: fingerprint → match → verify → cluster → canonicalize, for one new article.
+
+Every candidate the index returns is verified (not only the first that matches), so the set of
+relations, and therefore the clusters (``cluster.partition``), canonicals and flags, do not depend on
+the order in which pages arrive. The index and the lock around re-clustering are pluggable: in-process
+by default, shared (Redis, PostgreSQL) when workers on several machines add articles at once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pipeline.dedup.canonical import decide
+from pipeline.dedup.cluster import partition
+from pipeline.dedup.fingerprint import fingerprint_tokens
+from pipeline.dedup.index import LSHIndex
+from pipeline.dedup.verify import MIN_JACCARD3, spun_part, verify_articles
+from pipeline.records import Article, PairVerdict, Signature
+from pipeline.settings import Settings, get_settings
+from pipeline.store.store import Store
+from pipeline.text import tokenize, trigram_set
+
+
+@dataclass(slots=True)
+class DedupOutcome:
+    """What adding one article did: where it landed and what changed because of it."""
+
+    article_id: int
+    cluster_id: int
+    candidates: int = 0
+    related: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+class CandidateIndex(Protocol):
+    """What the dedup stage needs of an index: an atomic query-then-insert."""
+
+    def query_insert(self, article_id: int, sig: Signature) -> set[int]: ...
+
+
+class Deduplicator:
+    """Runs the dedup stage over one store, with an index (by default in-process, rebuilt from the store)."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | None = None,
+        *,
+        index: CandidateIndex | None = None,
+        lock: Callable[[], AbstractContextManager[Any]] | None = None,
+        cache_size: int = 2048,
+        defer: bool = False,
+    ) -> None:
+        """``defer=True`` batches re-clustering: relations are stored at once, clusters, canonicals and
+        flags are decided at ``flush()`` (a bulk ingest decides each cluster once, not on every copy)."""
+        self.store = store
+        self.settings = settings or get_settings()
+        if index is None:
+            local = LSHIndex(self.settings.num_perm)
+            for article_id, sig in store.signatures():
+                if sig.n_tokens >= self.settings.min_tokens:
+                    local.insert(article_id, sig)
+            index = local
+        self.index = index
+        self._lock = lock or nullcontext
+        self._defer = defer
+        self._dirty: set[int] = store.pending() if defer else set()  # left by a run that stopped early
+        self._articles: OrderedDict[int, tuple[Article, Sequence[str]]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _remember(self, article_id: int, article: Article, tokens: Sequence[str]) -> None:
+        self._articles[article_id] = (article, tokens)
+        self._articles.move_to_end(article_id)
+        while len(self._articles) > self._cache_size:
+            self._articles.popitem(last=False)
+
+    def articles(self, ids: set[int]) -> dict[int, tuple[Article, Sequence[str]]]:
+        """Articles with their tokens, from the cache or the store."""
+        have = {i: self._articles[i] for i in ids if i in self._articles}
+        missing = ids - have.keys()
+        if missing:
+            for i, a in self.store.articles(missing).items():
+                have[i] = (a, tokenize(a.text))
+                self._remember(i, *have[i])
+        return have
+
+    def add(self, page_id: int, article: Article) -> DedupOutcome:
+        """Store the article, relate it to its verified near-duplicates and re-decide its cluster."""
+        tokens = tokenize(article.text)
+        sig = fingerprint_tokens(tokens, self.settings.num_perm)
+        article_id, cluster_id, created = self.store.add_article_once(page_id, article, sig)
+        try:
+            return self._relate(article_id, cluster_id, article, tokens, sig)
+        except BaseException:
+            if created:  # the caller's transaction may undo the insert: keep no trace of the article here
+                self.forget(article_id)
+            raise
+
+    @property
+    def pending(self) -> int:
+        """How many related articles wait for their clusters to be decided (``defer=True``)."""
+        return len(self._dirty)
+
+    def forget(self, article_id: int) -> None:
+        """Drop an article that was not committed (its unit rolled back) from the cache and the index."""
+        self._articles.pop(article_id, None)
+        self._dirty.discard(article_id)
+        remove = getattr(self.index, "remove", None)
+        if remove is not None:
+            remove(article_id)
+
+    def _relate(self, article_id: int, cluster_id: int, article: Article, tokens: Sequence[str],
+                sig: Signature) -> DedupOutcome:
+        outcome = DedupOutcome(article_id, cluster_id)
+        # When the article was already stored (a redelivered task, a worker killed half-way), matching
+        # runs again: every step from here is idempotent, so it completes what was cut short and
+        # changes nothing that was already done.
+        self._remember(article_id, article, tokens)
+        if sig.n_tokens < self.settings.min_tokens:
+            return outcome
+        candidates = self._match(article_id, sig)
+        outcome.candidates = len(candidates)
+        if not candidates:
+            return outcome
+        others = self.articles(candidates)
+        edges: dict[tuple[int, int], PairVerdict] = {}
+        for other_id, (other, other_tokens) in others.items():
+            language = min(filter(None, [article.language, other.language]), default=None)
+            if other_id < article_id:
+                verdict = verify_articles(other.url, other_tokens, article.url, tokens, language)
+                key = (other_id, article_id)
+            else:
+                verdict = verify_articles(article.url, tokens, other.url, other_tokens, language)
+                key = (article_id, other_id)
+            if verdict.related:
+                edges[key] = verdict
+        outcome.related = len(edges)
+        if not edges:
+            return outcome
+        self.store.add_edges(edges, pending=article_id if self._defer else None)
+        if self._defer:
+            self._dirty.add(article_id)
+            return outcome
+        with self._lock():
+            outcome.changes = self.recluster(article_id)
+        outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
+        return outcome
+
+    def _match(self, article_id: int, sig: Signature) -> set[int]:
+        """Candidate near-duplicates from the index (which also takes this article in)."""
+        return self.index.query_insert(article_id, sig) - {article_id}
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Decide every cluster touched since the last flush (each related component once)."""
+        changes: list[dict[str, Any]] = []
+        done: set[int] = set()
+        # In-process (no shared lock), one transaction decides the whole batch; with a shared lock each
+        # component commits before its lock is released, so other workers see what it decided.
+        with self.store.unit() if self._lock is nullcontext else nullcontext():
+            for article_id in sorted(self._dirty):
+                if article_id in done:
+                    continue
+                with self._lock():
+                    more, component = self._recluster(article_id)
+                changes.extend(more)
+                done |= component
+            self.store.clear_pending(self._dirty)
+        self._dirty.clear()
+        return changes
+
+    def recluster(self, article_id: int) -> list[dict[str, Any]]:
+        """Re-partition the related component of an article and re-decide each of its clusters."""
+        return self._recluster(article_id)[0]
+
+    def _recluster(self, article_id: int) -> tuple[list[dict[str, Any]], set[int]]:
+        component, edges = self.store.component_edges(article_id)
+        loaded = self.articles(component)
+        grams: dict[int, AbstractSet[str]] = {}
+        EXCERPT_CONTAINED = 0.8
+
+        def compatible(a: int, b: int) -> bool:
+            for i in (a, b):
+                if i not in grams:
+                    grams[i] = trigram_set(loaded[i][1])
+            shared = len(grams[a] & grams[b])
+            union = len(grams[a]) + len(grams[b]) - shared
+            if union and shared / union >= MIN_JACCARD3:
+                return True
+            smaller = min(len(grams[a]), len(grams[b]))
+            if smaller and shared / smaller >= EXCERPT_CONTAINED:
+                return True
+            # below the 3-gram floor only when spinning broke the 3-grams of a text that is still there
+            return spun_part(loaded[a][1], loaded[b][1])
+
+        groups = partition({i: len(t) for i, (_a, t) in loaded.items()},
+                           {i: a.url for i, (a, _t) in loaded.items()}, edges, compatible)
+        cluster_ids = self.store.assign_clusters(groups)
+        changes: list[dict[str, Any]] = []
+        for group, cluster_id in zip(groups, cluster_ids, strict=True):
+            group_edges = {k: v for k, v in edges.items() if k[0] in group and k[1] in group}
+            decision = decide({i: loaded[i][0] for i in group}, group_edges, {i: loaded[i][1] for i in group})
+            changes.extend(self.store.apply_decision(cluster_id, decision))
+        return changes, component

@@ -1,0 +1,177 @@
+"""Verify stage: align two token sequences and say how the texts relate, with the evidence.
+
+The alignment is rapidfuzz's Levenshtein opcodes over word tokens. From it:
+- equal runs of three or more words are *anchors*: text the two share verbatim;
+- short replace blocks (≤ 3 words a side) between anchors are *substitutions*: what a spinner does;
+- deleted runs are *lost spans*: what a scraper drops (link texts, bylines, blocks).
+A pair is related when the shorter text is mostly covered by anchors plus substitutions, and the two
+share enough word 3-grams that distinct articles on one event (which share vocabulary and the odd
+quoted sentence) stay apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Levenshtein
+
+from pipeline.dedup.rarity import rarity_shift
+from pipeline.records import PairVerdict
+from pipeline.text import trigram_set
+
+MIN_JACCARD3 = 0.10  # distinct same-event articles stay below this in word 3-grams
+MIN_COVERAGE = 0.80  # share of the shorter text explained by anchors + substitutions
+MIN_ANCHORED = 0.40  # share of the shorter text inside verbatim anchors
+STRONG_JACCARD3 = 0.20  # distinct articles on one event stay far below (dev max 0.04)
+STRONG_ANCHORED = 0.50
+MIN_RATIO = 0.10  # an excerpt shorter than this share of the original is not called one
+FULL_RATIO = 0.60  # above this length ratio both texts are whole versions, not excerpt/original
+MIN_SWAP_RATE = 0.006  # isolated one-word swaps per aligned word above which two texts were spun apart
+MAX_SUB = 3  # a replace block this short (each side) is a substitution
+SAMPLE = 12
+
+
+@dataclass(slots=True)
+class Alignment:
+    """Counts from one alignment, seen from side a and side b."""
+
+    n_a: int
+    n_b: int
+    equal: int
+    anchored: int
+    sub_a: int
+    sub_b: int
+    substitutions: list[tuple[str, str]]
+    swaps: list[tuple[str, str]]  # isolated one-word substitutions between two real words
+    lost_a: list[tuple[int, int]]  # spans of a missing from b
+    lost_b: list[tuple[int, int]]  # spans of b missing from a
+
+
+def align(a: Sequence[str], b: Sequence[str]) -> Alignment:
+    """Align two token lists and classify every opcode."""
+    equal = anchored = sub_a = sub_b = 0
+    subs: list[tuple[str, str]] = []
+    swaps: list[tuple[str, str]] = []
+    lost_a: list[tuple[int, int]] = []
+    lost_b: list[tuple[int, int]] = []
+    ops = Levenshtein.opcodes(a, b)
+    for k, op in enumerate(ops):
+        la, lb = op.src_end - op.src_start, op.dest_end - op.dest_start
+        if op.tag == "equal":
+            equal += la
+            if la >= 3:
+                anchored += la
+        elif op.tag == "replace" and la <= MAX_SUB and lb <= MAX_SUB:
+            sub_a += la
+            sub_b += lb
+            pair = (" ".join(a[op.src_start : op.src_end]), " ".join(b[op.dest_start : op.dest_end]))
+            subs.append(pair)
+            if la == lb == 1 and _isolated(ops, k) and _word_swap(*pair):
+                swaps.append(pair)
+        else:
+            if la:
+                lost_a.append((op.src_start, op.src_end))
+            if lb:
+                lost_b.append((op.dest_start, op.dest_end))
+    return Alignment(len(a), len(b), equal, anchored, sub_a, sub_b, subs, swaps, lost_a, lost_b)
+
+
+def _isolated(ops, k: int) -> bool:
+    """A replace op with equal runs of two or more words on both sides: a clean substitution."""
+    before = ops[k - 1] if k > 0 else None
+    after = ops[k + 1] if k + 1 < len(ops) else None
+    return all(
+        o is not None and o.tag == "equal" and o.src_end - o.src_start >= 2 for o in (before, after)
+    )
+
+
+def _word_swap(x: str, y: str) -> bool:
+    """Two different words, neither a piece of the other (a cut link inside a compound is not a synonym)."""
+    return x.isalpha() and y.isalpha() and len(x) > 2 and len(y) > 2 and x not in y and y not in x
+
+
+def jaccard3(a: Sequence[str], b: Sequence[str]) -> float:
+    sa, sb = trigram_set(a), trigram_set(b)
+    shared = len(sa & sb)
+    union = len(sa) + len(sb) - shared
+    return shared / union if union else 0.0
+
+
+def verify(a_tokens: Sequence[str], b_tokens: Sequence[str], language: str | None = None) -> PairVerdict:
+    """Relate two tokenized texts. Coverage and evidence are given for side a and side b."""
+    if not a_tokens or not b_tokens:
+        return PairVerdict("unrelated", 0.0, 0.0, 0.0, 0.0)
+    j3 = jaccard3(a_tokens, b_tokens)
+    n_a, n_b = len(a_tokens), len(b_tokens)
+    ratio = min(n_a, n_b) / max(n_a, n_b)
+    if j3 < MIN_JACCARD3 / 2 and ratio > 0.5:
+        # not even half the 3-gram overlap a relation needs: skip the alignment
+        return PairVerdict("unrelated", j3, 0.0, 0.0, 0.0, {"jaccard3": round(j3, 4)})
+    al = align(a_tokens, b_tokens)
+    cov_a = (al.equal + al.sub_a) / n_a
+    cov_b = (al.equal + al.sub_b) / n_b
+    anchored_small = al.anchored / min(n_a, n_b)
+    cov_small = cov_a if n_a <= n_b else cov_b
+    aligned = al.equal + len(al.substitutions)
+    sub_rate = len(al.substitutions) / aligned if aligned else 0.0
+    evidence = {
+        "jaccard3": round(j3, 4),
+        "length_ratio": round(ratio, 4),
+        "anchored": round(anchored_small, 4),
+        "substitutions": len(al.substitutions),
+        "swaps": len(al.swaps),
+        "swap_rate": round(len(al.swaps) / aligned, 4) if aligned else 0.0,
+        "substitution_sample": [list(p) for p in al.swaps[:SAMPLE]],
+        "rarity_shift": rarity_shift(al.swaps, language),
+        "lost_a": len(al.lost_a),
+        "lost_b": len(al.lost_b),
+    }
+    related = ratio >= MIN_RATIO and anchored_small >= MIN_ANCHORED and (
+        (j3 >= MIN_JACCARD3 and cov_small >= MIN_COVERAGE)
+        # moved or reordered blocks defeat a global alignment; this much verbatim 3-gram overlap does not
+        or (j3 >= STRONG_JACCARD3 and anchored_small >= STRONG_ANCHORED)
+    )
+    if not related:
+        relation = "unrelated"
+    elif ratio < FULL_RATIO and max(cov_a, cov_b) - min(cov_a, cov_b) > 0.25:
+        relation = "subset"
+    elif sub_rate >= 0.02:
+        relation = "spun"
+    else:
+        relation = "same"
+    similarity = round(2 * al.equal / (n_a + n_b), 4)  # verbatim share: substitutions don't count
+    return PairVerdict(relation, similarity, round(cov_a, 4), round(cov_b, 4), round(sub_rate, 4), evidence)
+
+
+def spun_part(a_tokens: Sequence[str], b_tokens: Sequence[str]) -> bool:
+    """The shorter text is covered by the longer through word swaps: a part of a spun version."""
+    small, big = sorted((a_tokens, b_tokens), key=len)
+    if not small or len(small) / len(big) < MIN_RATIO:
+        return False
+    al = align(small, big)
+    aligned = al.equal + len(al.substitutions)
+    return (al.equal + al.sub_a) / len(small) >= MIN_COVERAGE and bool(aligned) and (
+        len(al.swaps) / aligned >= MIN_SWAP_RATE
+    )
+
+
+def flipped(v: PairVerdict) -> PairVerdict:
+    """The same verdict seen from the other side (a and b swapped)."""
+    ev = dict(v.evidence)
+    shift = ev.get("rarity_shift")
+    if shift:
+        ev["rarity_shift"] = {**shift, "mean": -shift["mean"], "median": -shift["median"],
+                              "rarer_a": shift["rarer_b"], "rarer_b": shift["rarer_a"]}
+    if "substitution_sample" in ev:
+        ev["substitution_sample"] = [[b, a] for a, b in ev["substitution_sample"]]
+    ev["lost_a"], ev["lost_b"] = ev.get("lost_b", 0), ev.get("lost_a", 0)
+    return PairVerdict(v.relation, v.similarity, v.coverage_b, v.coverage_a, v.substitution_rate, ev)
+
+
+def verify_articles(x_url: str, x_tokens: Sequence[str], y_url: str, y_tokens: Sequence[str],
+                    language: str | None = None) -> PairVerdict:
+    """``verify`` with x as side a, computed in URL order so the alignment never depends on arrival order."""
+    if x_url <= y_url:
+        return verify(x_tokens, y_tokens, language)
+    return flipped(verify(y_tokens, x_tokens, language))

@@ -1,0 +1,760 @@
+"""Store stage: SQLAlchemy 2 tables and the few operations the pipeline needs.
+
+One schema serves SQLite (embedded) and PostgreSQL (distributed). Raw HTML is kept compressed so a page
+can be re-extracted without refetching; signatures are kept so the in-process index can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import zstandard
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from pipeline.records import Article, ClusterDecision, Link, Page, PairVerdict, Signature
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def url_key(url: str) -> str:
+    """A fixed-width key for a URL, so unique indexes hold for URLs of any length."""
+    return hashlib.sha1(url.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SourceRow(Base):
+    __tablename__ = "sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec: Mapped[str] = mapped_column(Text)
+    spec_key: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PageRow(Base):
+    __tablename__ = "pages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    url_key: Mapped[str] = mapped_column(String(40), unique=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), nullable=True)
+    status: Mapped[int] = mapped_column(Integer, default=200)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    etag: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(Text, nullable=True)
+    content_hash: Mapped[str] = mapped_column(String(40))
+    html_gz: Mapped[bytes] = mapped_column(LargeBinary)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ClusterRow(Base):
+    __tablename__ = "clusters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    canonical_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    size: Mapped[int] = mapped_column(Integer, default=1)
+    merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ArticleRow(Base):
+    __tablename__ = "articles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    published: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    site: Mapped[str | None] = mapped_column(Text, nullable=True)
+    canonical_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    language: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    byline: Mapped[str | None] = mapped_column(Text, nullable=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    n_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), nullable=True, index=True)
+    is_canonical: Mapped[bool] = mapped_column(Boolean, default=False)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    similarity: Mapped[float] = mapped_column(Float, default=1.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SignatureRow(Base):
+    __tablename__ = "signatures"
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), primary_key=True)
+    kinds: Mapped[str] = mapped_column(String(100))
+    n_tokens: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EdgeRow(Base):
+    """A verified relation between two articles (a_id < b_id); clusters are its connected components."""
+
+    __tablename__ = "edges"
+    a_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    b_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    relation: Mapped[str] = mapped_column(String(20))
+    similarity: Mapped[float] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PendingRow(Base):
+    """Articles whose cluster is yet to be re-decided (batched ingest); survives a crash mid-run."""
+
+    __tablename__ = "pending_decisions"
+    article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class EventRow(Base):
+    """The ordered change log downstream systems follow: its id is the cursor."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    type: Mapped[str] = mapped_column(String(30))
+    cluster_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    article_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ErrorRow(Base):
+    __tablename__ = "errors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    source_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(60))
+    level: Mapped[str] = mapped_column(String(10), default="error")
+    message: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WarcCheckpointRow(Base):
+    """How far a WARC source has been read and committed: the offset of the next record to read.
+
+    Kept in the store (not a side file) so it commits with the data it describes, works the same on
+    SQLite and PostgreSQL, and is seen by every worker. ``key`` is the file plus the read's filters.
+    """
+
+    __tablename__ = "warc_checkpoints"
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SitemapLastmodRow(Base):
+    """The sitemap ``<lastmod>`` of a URL when its content was last fetched (naive UTC): a later run
+    that finds the same or an older lastmod in the sitemap does not fetch the URL again."""
+
+    __tablename__ = "sitemap_lastmods"
+    url_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lastmod: Mapped[datetime] = mapped_column(DateTime)
+    checked_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+Index("ix_articles_canonical", ArticleRow.is_canonical, ArticleRow.id)
+# The read API's filters (pipeline/queries.py list_articles; migration 0004): a site walks (site, id) in id order;
+# the dates are ranges probed in date order; a flag walks a partial index of the articles whose JSON flags list
+# holds it, declared with exactly the condition the listing writes (queries.flag_condition).
+Index("ix_articles_site", ArticleRow.site, ArticleRow.id)
+Index("ix_articles_published", ArticleRow.published, ArticleRow.is_canonical, ArticleRow.id)
+Index("ix_articles_created_at", ArticleRow.created_at, ArticleRow.is_canonical, ArticleRow.id)
+for _flag in ("spun", "scraped"):
+    _holds = ArticleRow.flags.cast(Text).like(f'%"{_flag}"%')
+    Index(f"ix_articles_flag_{_flag}", ArticleRow.id, sqlite_where=_holds, postgresql_where=_holds)
+del _flag, _holds
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a sqlite:// or postgresql+psycopg:// URL (plain postgresql:// means psycopg 3)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    sqlite = url.startswith("sqlite")
+    # a ping per checkout guards against server restarts; an embedded file has no server to lose
+    engine = create_engine(url, future=True, pool_pre_ping=not sqlite, json_serializer=_json_text,
+                           json_deserializer=orjson.loads)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _json_text(value: Any) -> str:
+    """JSON columns as text, by orjson: the stdlib encoder was a tenth of the store's CPU per page."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def content_hash(body: bytes) -> str:
+    """The digest kept for a page body: the same bytes again mean the page is unchanged."""
+    return hashlib.sha1(body).hexdigest()
+
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def compress_html(body: bytes) -> bytes:
+    """Raw HTML as stored: zstd level 1 (a fifth of zlib's CPU per page, at about 5:1 on news pages)."""
+    return zstandard.ZstdCompressor(level=1).compress(body)
+
+
+def decompress_html(data: bytes) -> bytes:
+    """Stored HTML back to bytes; rows written before zstd hold zlib streams."""
+    if not data:
+        return b""
+    if data[:4] == _ZSTD_MAGIC:
+        return zstandard.ZstdDecompressor().decompress(data)
+    return zlib.decompress(data)
+
+
+def encode_signature(sig: Signature) -> tuple[str, bytes]:
+    kinds = sorted(sig.values)
+    return ",".join(kinds), b"".join(np.asarray(sig.values[k], dtype=np.uint32).tobytes() for k in kinds)
+
+
+def decode_signature(kinds: str, data: bytes, n_tokens: int) -> Signature:
+    names = kinds.split(",")
+    arr = np.frombuffer(data, dtype=np.uint32)
+    per = len(arr) // len(names)
+    return Signature({k: arr[i * per : (i + 1) * per] for i, k in enumerate(names)}, n_tokens)
+
+
+def row_to_article(row: ArticleRow) -> Article:
+    meta = row.meta or {}
+    return Article(
+        url=row.url,
+        title=row.title,
+        text=row.text,
+        paragraphs=tuple(meta.get("paragraphs") or row.text.split("\n\n")),
+        links=tuple(Link(t, h, s, p) for t, h, s, p in meta.get("links", [])),
+        byline=row.byline,
+        published=row.published,
+        site=row.site,
+        canonical_url=row.canonical_url,
+        language=row.language,
+        attribution=tuple(meta.get("attribution", [])),
+        attribution_urls=tuple(meta.get("attribution_urls", [])),
+    )
+
+
+class _OpenUnit(threading.local):
+    """Per thread: the connection of the ``Store.unit()`` open on it, if any."""
+
+    conn: Connection | None = None
+
+
+class Store:
+    """The database behind one deployment; every method is its own transaction unless given a session."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._local = _OpenUnit()
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if create:
+            Base.metadata.create_all(self.engine)
+        pages = PageRow.__table__
+        upsert = _insert(self.engine)(pages)
+        refreshed = [c.name for c in pages.columns if c.name not in ("id", "url", "url_key")]
+        self._page_upsert = upsert.on_conflict_do_update(
+            index_elements=[pages.c.url_key], set_={k: upsert.excluded[k] for k in refreshed}
+        ).returning(pages.c.id)  # built once: constructing an upsert costs more than running it
+        a = ArticleRow.__table__
+        checkpoints = WarcCheckpointRow.__table__
+        checkpoint = _insert(self.engine)(checkpoints)
+        self._stmts: dict[str, Any] = {
+            "checkpoint": checkpoint.on_conflict_do_update(
+                index_elements=[checkpoints.c.key],
+                set_={"offset": checkpoint.excluded["offset"], "updated_at": checkpoint.excluded["updated_at"]}),
+            "article_of_page": select(a.c.id, a.c.cluster_id).where(a.c.page_id == bindparam("p")),
+            "insert_article": a.insert(),
+            "insert_cluster": ClusterRow.__table__.insert(),
+            "set_canonical": update(ClusterRow.__table__).where(ClusterRow.__table__.c.id == bindparam("c"))
+            .values(canonical_id=bindparam("a")),
+            "insert_signature": SignatureRow.__table__.insert(),
+            "insert_event": EventRow.__table__.insert(),
+            "stored_page": select(pages.c.id, pages.c.content_hash, a.c.id)
+            .select_from(pages.outerjoin(a, a.c.page_id == pages.c.id))
+            .where(pages.c.url_key == bindparam("k")),
+        }
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        held = self._local.conn
+        if held is not None:  # inside a unit: its reads see the unit's writes, its writes join it
+            with Session(bind=held, expire_on_commit=False, join_transaction_mode="rollback_only") as s:
+                yield s
+                s.flush()
+            return
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Make the store calls inside (on this thread) one transaction: they commit or roll back together.
+
+        Each call is otherwise its own transaction, and in a bulk ingest the commits were most of the
+        store's CPU. A unit inside a unit is a savepoint: its failure undoes its own writes only.
+        """
+        held = self._local.conn
+        if held is not None:
+            with held.begin_nested():
+                yield
+            return
+        with self.engine.begin() as c:
+            self._local.conn = c
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    @contextmanager
+    def _begin(self, *, read: bool = False) -> Iterator[Connection]:
+        """The open unit's connection, or a transaction of its own (for a read, a plain connection)."""
+        held = self._local.conn
+        if held is not None:
+            yield held
+        else:
+            with self.engine.connect() if read else self.engine.begin() as c:
+                yield c
+
+    def _savepoint(self, c: Connection) -> AbstractContextManager[Any]:
+        """A savepoint where a failed statement must not end the unit around it: PostgreSQL aborts the
+        whole transaction on an error; SQLite undoes only the statement, and needs none."""
+        held = self._local.conn is not None
+        return c.begin_nested() if held and c.dialect.name == "postgresql" else nullcontext()
+
+    # sources, runs and errors --------------------------------------------------------------
+    def source_id(self, spec: str, kind: str) -> int:
+        key = url_key(spec)
+        with self.session() as s:
+            row = s.scalar(select(SourceRow).where(SourceRow.spec_key == key))
+            if row is None:
+                row = SourceRow(spec=spec, spec_key=key, kind=kind)
+                s.add(row)
+                s.flush()
+            row.last_run_at = utcnow()
+            return row.id
+
+    def start_run(self, sources: list[str]) -> int:
+        with self.session() as s:
+            run = RunRow(sources=sources, counts={})
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, counts: dict[str, Any]) -> None:
+        with self.session() as s:
+            s.execute(update(RunRow).where(RunRow.id == run_id).values(finished_at=utcnow(), counts=counts))
+
+    def record_error(
+        self,
+        *,
+        stage: str,
+        kind: str,
+        message: str,
+        url: str | None = None,
+        source_id: int | None = None,
+        run_id: int | None = None,
+        level: str = "error",
+    ) -> None:
+        with self.session() as s:
+            s.add(ErrorRow(run_id=run_id, source_id=source_id, url=url, stage=stage, kind=kind,
+                           message=message, level=level))
+
+    def errors(self, run_id: int | None = None) -> list[ErrorRow]:
+        with self.session() as s:
+            q = select(ErrorRow).order_by(ErrorRow.id)
+            if run_id is not None:
+                q = q.where(ErrorRow.run_id == run_id)
+            return list(s.scalars(q))
+
+    # pages and articles --------------------------------------------------------------------
+    def page_state(self, url: str) -> tuple[int, str, str | None, str | None] | None:
+        """(page id, content hash, etag, last-modified) of a stored URL, or None."""
+        with self.session() as s:
+            row = s.execute(
+                select(PageRow.id, PageRow.content_hash, PageRow.etag, PageRow.last_modified).where(
+                    PageRow.url_key == url_key(url)
+                )
+            ).first()
+            return tuple(row) if row else None  # type: ignore[return-value]
+
+    def add_page(self, page: Page, source_id: int | None) -> int:
+        """Insert or refresh a page; returns its id. One upsert, safe when two workers store one URL."""
+        values = {
+            "url": page.url,
+            "url_key": url_key(page.url),
+            "source_id": source_id,
+            "status": page.status,
+            "headers": dict(page.headers),
+            "etag": page.headers.get("etag"),
+            "last_modified": page.headers.get("last-modified"),
+            "content_hash": content_hash(page.body),
+            "html_gz": compress_html(page.body),
+            "fetched_at": page.fetched_at or utcnow(),
+        }
+        with self._begin() as c:
+            return int(c.execute(self._page_upsert, values).scalar_one())
+
+    def stored_page(self, url: str) -> tuple[int, str, int | None] | None:
+        """(page id, content hash, article id or None) of a stored URL, or None: one query per page."""
+        with self._begin(read=True) as c:
+            row = c.execute(self._stmts["stored_page"], {"k": url_key(url)}).first()
+        return (row[0], row[1], row[2]) if row else None
+
+    def page_html(self, page_id: int) -> bytes:
+        with self.session() as s:
+            return decompress_html(s.scalar(select(PageRow.html_gz).where(PageRow.id == page_id)) or b"")
+
+    def article_for_page(self, page_id: int) -> int | None:
+        with self.session() as s:
+            return s.scalar(select(ArticleRow.id).where(ArticleRow.page_id == page_id))
+
+    def add_article(self, page_id: int, article: Article, signature: Signature) -> int:
+        """Store an article and its signature in one transaction; a new article is its own cluster."""
+        return self.add_article_once(page_id, article, signature)[0]
+
+    def add_article_once(self, page_id: int, article: Article, signature: Signature) -> tuple[int, int, bool]:
+        """(article id, cluster id, created): the page's existing article if it has one already.
+
+        Safe when two workers race on the same page, or a task is redelivered: the second insert fails on
+        the unique page id and the stored article is returned. Prebuilt Core statements: this runs once
+        per ingested page.
+        """
+        q = self._stmts
+        kinds, data = encode_signature(signature)
+        try:
+            with self._begin() as c, self._savepoint(c):
+                # no look-up first: the unique page id turns a second insert into the IntegrityError below
+                now = utcnow()
+                # the cluster first, so that the article row (text and all) is written once
+                cluster_id = c.execute(q["insert_cluster"], {"canonical_id": None, "size": 1,
+                                                             "created_at": now, "updated_at": now}
+                                       ).inserted_primary_key[0]
+                article_id = c.execute(q["insert_article"], {
+                    "page_id": page_id, "url": article.url, "title": article.title, "text": article.text,
+                    "published": article.published, "site": article.site, "canonical_url": article.canonical_url,
+                    "language": article.language, "byline": article.byline, "meta": article.meta(),
+                    "n_tokens": signature.n_tokens, "is_canonical": True, "flags": [], "evidence": {},
+                    "similarity": 1.0, "created_at": now, "updated_at": now, "cluster_id": cluster_id,
+                }).inserted_primary_key[0]
+                c.execute(q["set_canonical"], {"c": cluster_id, "a": article_id})
+                c.execute(q["insert_signature"], {"article_id": article_id, "kinds": kinds,
+                                                  "n_tokens": signature.n_tokens, "data": data})
+                c.execute(q["insert_event"], {"at": now, "type": "article_added", "cluster_id": cluster_id,
+                                              "article_id": article_id,
+                                              "data": {"url": article.url, "canonical": True}})
+                return int(article_id), int(cluster_id), True
+        except IntegrityError:
+            with self._begin() as c:
+                found = c.execute(q["article_of_page"], {"p": page_id}).first()
+            if found is None:
+                raise
+            return found[0], found[1], False
+
+    def articles(self, ids: Iterable[int]) -> dict[int, Article]:
+        ids = list(ids)
+        with self.session() as s:
+            rows = s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids))) if ids else []
+            return {r.id: row_to_article(r) for r in rows}
+
+    def article_rows(self, ids: Iterable[int]) -> dict[int, ArticleRow]:
+        ids = list(ids)
+        with self.session() as s:
+            rows = s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids))) if ids else []
+            return {r.id: r for r in rows}
+
+    def signatures(self) -> Iterator[tuple[int, Signature]]:
+        with self.session() as s:
+            for row in s.execute(select(SignatureRow)).scalars():
+                yield row.article_id, decode_signature(row.kinds, row.data, row.n_tokens)
+
+    # clusters ------------------------------------------------------------------------------
+    def cluster_of(self, article_ids: Iterable[int]) -> dict[int, int]:
+        ids = list(article_ids)
+        with self.session() as s:
+            return dict(s.execute(select(ArticleRow.id, ArticleRow.cluster_id).where(ArticleRow.id.in_(ids))).all())
+
+    def members(self, cluster_id: int) -> list[int]:
+        with self.session() as s:
+            return list(s.scalars(select(ArticleRow.id).where(ArticleRow.cluster_id == cluster_id)
+                                  .order_by(ArticleRow.id)))
+
+    def add_edges(self, edges: dict[tuple[int, int], PairVerdict], *, pending: int | None = None) -> None:
+        """Store verified relations; ``pending`` marks an article whose cluster must still be decided."""
+        e = EdgeRow.__table__
+        rows = [
+            {"a_id": min(a, b), "b_id": max(a, b), "relation": v.relation, "similarity": v.similarity,
+             "data": {"coverage_a": v.coverage_a, "coverage_b": v.coverage_b,
+                      "substitution_rate": v.substitution_rate, "evidence": v.evidence, "flipped": a > b}}
+            for (a, b), v in edges.items()
+        ]
+        with self._begin() as c:
+            insert_ = _insert(c)
+            if pending is not None:
+                c.execute(insert_(PendingRow.__table__).values(article_id=pending).on_conflict_do_nothing())
+            if rows:
+                stmt = insert_(e)
+                c.execute(stmt.on_conflict_do_update(
+                    index_elements=[e.c.a_id, e.c.b_id],
+                    set_={k: stmt.excluded[k] for k in ("relation", "similarity", "data")}), rows)
+
+    def pending(self) -> set[int]:
+        with self.session() as s:
+            return set(s.scalars(select(PendingRow.article_id)))
+
+    def clear_pending(self, article_ids: Iterable[int]) -> None:
+        ids = list(article_ids)
+        with self.session() as s:
+            s.execute(PendingRow.__table__.delete().where(PendingRow.article_id.in_(ids)))
+
+    def component_edges(
+        self, article_id: int, limit: int = 5000
+    ) -> tuple[set[int], dict[tuple[int, int], PairVerdict]]:
+        """The related component of an article and every verified relation inside it, in one transaction."""
+        e = EdgeRow.__table__
+        seen = {article_id}
+        frontier = {article_id}
+        found: dict[tuple[int, int], PairVerdict] = {}
+        with self._begin() as c:
+            while frontier and len(seen) < limit:
+                ids = list(frontier)
+                rows = c.execute(select(e.c.a_id, e.c.b_id, e.c.relation, e.c.similarity, e.c.data)
+                                 .where(e.c.a_id.in_(ids) | e.c.b_id.in_(ids))).all()
+                for a_id, b_id, relation, similarity, data in rows:
+                    found[(a_id, b_id)] = _edge_verdict(relation, similarity, data)
+                nxt = {x for r in rows for x in (r[0], r[1])} - seen
+                seen |= nxt
+                frontier = nxt
+        return seen, {k: v for k, v in found.items() if k[0] in seen and k[1] in seen}
+
+    def assign_clusters(self, groups: list[set[int]]) -> list[int]:
+        """Give each group of articles a cluster id, keeping the ids they already hold where possible.
+
+        A group keeps the oldest id among its members' clusters that no bigger group took; clusters left
+        without members are marked merged into the group that absorbed them.
+        """
+        a, cl, ev = ArticleRow.__table__, ClusterRow.__table__, EventRow.__table__
+        members = set().union(*groups) if groups else set()
+        with self._begin() as c:
+            current = dict(c.execute(select(a.c.id, a.c.cluster_id).where(a.c.id.in_(list(members)))).all())
+            taken: set[int] = set()
+            result: list[int] = []
+            for group in sorted(groups, key=lambda g: (-len(g), min(g))):
+                held = sorted({current[i] for i in group if current.get(i) is not None} - taken)
+                if held:
+                    cid = held[0]
+                else:
+                    now = utcnow()
+                    cid = c.execute(cl.insert().values(size=len(group), created_at=now, updated_at=now)
+                                    ).inserted_primary_key[0]
+                    c.execute(ev.insert().values(at=now, type="cluster_split", cluster_id=cid,
+                                                 data={"members": sorted(group)}))
+                taken.add(cid)
+                result.append(cid)
+                moved = [i for i in group if current.get(i) != cid]
+                if moved:
+                    c.execute(update(a).where(a.c.id.in_(moved)).values(cluster_id=cid))
+                absorbed = sorted({current[i] for i in group if current.get(i) is not None} - {cid})
+                for old in absorbed:
+                    if old in taken:
+                        continue
+                    still = c.scalar(select(a.c.id).where(a.c.cluster_id == old).limit(1))
+                    if still is None:
+                        c.execute(update(cl).where(cl.c.id == old).values(merged_into=cid, size=0, canonical_id=None))
+                        c.execute(ev.insert().values(at=utcnow(), type="clusters_merged", cluster_id=cid,
+                                                     data={"merged": [old], "into": cid}))
+            order = sorted(range(len(groups)), key=lambda k: (-len(groups[k]), min(groups[k])))
+            by_group = dict(zip(order, result, strict=True))
+            return [by_group[k] for k in range(len(groups))]
+
+    def apply_decision(self, cluster_id: int, decision: ClusterDecision) -> list[dict[str, Any]]:
+        """Write the canonicalizer's verdict; log canonical moves and flag changes as events."""
+        a, cl, ev = ArticleRow.__table__, ClusterRow.__table__, EventRow.__table__
+        changes: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        now = utcnow()
+        with self._begin() as c:
+            old = c.scalar(select(cl.c.canonical_id).where(cl.c.id == cluster_id))
+            ids = [m.article_id for m in decision.members]
+            stored = {r[0]: (r[1] or [], r[2], r[3], r[4]) for r in c.execute(
+                select(a.c.id, a.c.flags, a.c.is_canonical, a.c.similarity, a.c.evidence).where(a.c.id.in_(ids)))}
+            updates = []
+            for m in decision.members:
+                flags, is_canonical, similarity, evidence = stored[m.article_id]
+                if sorted(flags) != sorted(m.flags) and (flags or m.flags):
+                    events.append({"type": "flags_changed", "article_id": m.article_id,
+                                   "data": {"old": list(flags), "new": list(m.flags)}})
+                    changes.append({"type": "flags_changed", "article_id": m.article_id, "flags": list(m.flags)})
+                if bool(is_canonical) != m.canonical:
+                    # per-article status: a follower of the feed mirrors the canonical set from these alone
+                    events.append({"type": "canonical_status", "article_id": m.article_id,
+                                   "data": {"canonical": m.canonical}})
+                if (list(flags) != list(m.flags) or bool(is_canonical) != m.canonical or similarity != m.similarity
+                        or _json_text(evidence) != _json_text(m.evidence)):
+                    # only what changed: an unchanged member keeps its row (and updated_at) as it was
+                    updates.append({"b_id": m.article_id, "is_canonical": m.canonical, "flags": list(m.flags),
+                                    "evidence": m.evidence, "similarity": m.similarity, "updated_at": now})
+            if updates:
+                c.execute(update(a).where(a.c.id == bindparam("b_id")), updates)
+            if old != decision.canonical_id:
+                events.append({"type": "canonical_changed", "article_id": decision.canonical_id,
+                               "data": {"old": old, "new": decision.canonical_id, "reason": decision.reason}})
+                changes.append({"type": "canonical_changed", "old": old, "new": decision.canonical_id,
+                                "reason": decision.reason})
+            if events:
+                c.execute(ev.insert(), [{"at": now, "cluster_id": cluster_id, **e} for e in events])
+            c.execute(update(cl).where(cl.c.id == cluster_id)
+                      .values(canonical_id=decision.canonical_id, size=len(ids), updated_at=now))
+        return changes
+
+    # reading ---------------------------------------------------------------------------------
+    def export_rows(self, *, canonical_only: bool = False, batch: int = 500) -> Iterator[ArticleRow]:
+        with self.session() as s:
+            q = select(ArticleRow).order_by(ArticleRow.id)
+            if canonical_only:
+                q = q.where(ArticleRow.is_canonical.is_(True))
+            yield from s.scalars(q.execution_options(yield_per=batch))
+
+    def counts(self) -> dict[str, int]:
+        from sqlalchemy import func
+
+        with self.session() as s:
+            return {
+                "pages": s.scalar(select(func.count()).select_from(PageRow)) or 0,
+                "articles": s.scalar(select(func.count()).select_from(ArticleRow)) or 0,
+                "clusters": s.scalar(select(func.count(func.distinct(ArticleRow.cluster_id)))) or 0,
+                "errors": s.scalar(select(func.count()).select_from(ErrorRow).where(ErrorRow.level == "error"))
+                or 0,
+            }
+
+    # report queries (used by the ingest summary and the cluster report) ----------------------
+    def cluster_sizes(self) -> list[tuple[int, int]]:
+        """(cluster id, member count) of every cluster that has articles, largest first."""
+        from sqlalchemy import func
+
+        with self.session() as s:
+            size = func.count(ArticleRow.id)
+            rows = s.execute(
+                select(ArticleRow.cluster_id, size)
+                .where(ArticleRow.cluster_id.is_not(None))
+                .group_by(ArticleRow.cluster_id)
+                .order_by(size.desc(), ArticleRow.cluster_id)
+            ).all()
+            return [(int(c), int(n)) for c, n in rows]
+
+    def flag_counts(self) -> dict[str, int]:
+        """How many articles carry each flag; flags are a JSON list, so they are counted here."""
+        counts: dict[str, int] = {}
+        with self.session() as s:
+            for flags in s.scalars(select(ArticleRow.flags).execution_options(yield_per=2000)):
+                for flag in flags or []:
+                    counts[flag] = counts.get(flag, 0) + 1
+        return counts
+
+    def warc_checkpoint(self, key: str) -> int:
+        """The committed resume offset of a WARC read (0: start from the beginning)."""
+        with self.session() as s:
+            row = s.get(WarcCheckpointRow, key)
+            return int(row.offset) if row is not None else 0
+
+    def set_warc_checkpoint(self, key: str, offset: int) -> None:
+        """Record that everything before ``offset`` is committed; call after the items are stored (in
+        their unit, so that the offset commits with them). One prebuilt upsert: it runs per record."""
+        with self._begin() as c:
+            c.execute(self._stmts["checkpoint"], {"key": key, "offset": offset, "updated_at": utcnow()})
+
+    def sitemap_unchanged(self, url: str, lastmod: datetime) -> bool:
+        """Whether a sitemap URL listed with ``lastmod`` (aware or naive UTC) needs no fetch: its page is
+        stored and the lastmod is not newer than the one recorded at its last fetch (or, with none
+        recorded, than the stored page's fetch time)."""
+        when = _naive_utc(lastmod)
+        key = url_key(url)
+        with self.session() as s:
+            fetched = s.scalar(select(PageRow.fetched_at).where(PageRow.url_key == key))
+            if fetched is None:
+                return False
+            seen = s.scalar(select(SitemapLastmodRow.lastmod).where(SitemapLastmodRow.url_key == key))
+            return when <= (seen if seen is not None else _naive_utc(fetched))
+
+    def set_sitemap_lastmod(self, url: str, lastmod: datetime) -> None:
+        """Record the sitemap lastmod of a URL whose content as of that version has been fetched."""
+        key = url_key(url)
+        with self.session() as s:
+            row = s.get(SitemapLastmodRow, key)
+            if row is None:
+                s.add(SitemapLastmodRow(url_key=key, lastmod=_naive_utc(lastmod), checked_at=utcnow()))
+            else:
+                row.lastmod, row.checked_at = _naive_utc(lastmod), utcnow()
+
+
+def _naive_utc(when: datetime) -> datetime:
+    """How the store keeps times: UTC without tzinfo (an aware value is converted first)."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
+
+
+def _edge_verdict(relation: str, similarity: float, data: dict[str, Any] | None) -> PairVerdict:
+    d = data or {}
+    return PairVerdict(relation, similarity, d.get("coverage_a", 0.0), d.get("coverage_b", 0.0),
+                       d.get("substitution_rate", 0.0), d.get("evidence", {}))
+
+
+def _insert(bind: Connection | Engine) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT on both SQLite and PostgreSQL."""
+    return pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
