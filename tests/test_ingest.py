@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+import pipeline.dedup.policy
 import pipeline.ingest.runner
+import pipeline.ingest.steps
 import pipeline.sources.discover
 from pipeline.ingest.runner import run_ingest
 from pipeline.records import Page
@@ -42,14 +44,14 @@ def pages_dir(tmp_path: Path, n: int = 3) -> Path:
 def test_an_unexpected_failure_stays_with_its_page(tmp_path: Path, store: Store,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     folder = pages_dir(tmp_path)
-    real_extract = pipeline.ingest.runner.extract
+    real_extract = pipeline.ingest.steps.extract
 
     def flaky(page: Page):
         if page.url.endswith("p1.html"):
             raise RuntimeError("boom")
         return real_extract(page)
 
-    monkeypatch.setattr(pipeline.ingest.runner, "extract", flaky)
+    monkeypatch.setattr(pipeline.ingest.steps, "extract", flaky)
     summary = run_ingest([str(folder)], store, Settings(), progress=False)
     assert summary.articles == 2 and summary.pages_seen == 3
     assert dict(summary.errors) == {"RuntimeError": 1}
@@ -164,11 +166,11 @@ def _copies_dir(tmp_path: Path, stories: int, copies: int) -> Path:
 def test_related_articles_are_decided_in_batches_by_count_or_age(
     tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch, every: int, seconds: float, expected: list[int]
 ) -> None:
-    """Decisions wait for FLUSH_EVERY related articles or FLUSH_SECONDS, whichever comes first; the rest
+    """Decisions wait for BATCH_EVERY related articles or BATCH_SECONDS, whichever comes first; the rest
     is decided at the end of the run. Articles without relations never wait."""
     folder = _copies_dir(tmp_path, stories=2, copies=2)  # 4 copies relate to an earlier page
-    monkeypatch.setattr(pipeline.ingest.runner, "FLUSH_EVERY", every)
-    monkeypatch.setattr(pipeline.ingest.runner, "FLUSH_SECONDS", seconds)
+    monkeypatch.setattr(pipeline.dedup.policy, "BATCH_EVERY", every)
+    monkeypatch.setattr(pipeline.dedup.policy, "BATCH_SECONDS", seconds)
     mid_run: list[int] = []
     real_flush = pipeline.ingest.runner.Deduplicator.flush
 

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 import pipeline.dedup.deduplicator
 from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.dedup.fingerprint import fingerprint
+from pipeline.dedup.policy import DecisionPolicy
 from pipeline.errors import EmptyPage
-from pipeline.ingest.runner import ingest_page
+from pipeline.ingest.steps import ingest_page
 from pipeline.records import Page
 from pipeline.settings import Settings
 from pipeline.store.store import ArticleRow, PageRow, Store
@@ -112,7 +113,7 @@ def test_a_page_without_an_article_is_still_stored(store: Store) -> None:
 
 def test_a_batch_flush_decides_in_one_transaction(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """With deferred decisions, a failing flush leaves the pending articles pending, to be decided again."""
-    dedup = Deduplicator(store, Settings(), defer=True)
+    dedup = Deduplicator(store, Settings(), policy=DecisionPolicy.batched())
     ingest_page(Page("https://herald.example/pier", original_page()), store, dedup, None)
     ingest_page(Page("https://wire.example/pier", republished_page("https://herald.example/pier")), store, dedup,
                 None)

@@ -106,3 +106,14 @@ def cluster_lock_for(
     if client is not None:
         return redis_lock(client, name)
     raise ValueError(f"no cross-process lock for a {dialect} store without a Redis client")
+
+
+def workers_cluster_lock(
+    store: Store, client: redis.Redis, prefix: str
+) -> Callable[[], AbstractContextManager[object]]:
+    """The re-clustering lock for processes that share one store (the Celery workers, and whoever finishes
+    their runs): the advisory lock on PostgreSQL; on SQLite, whose process-local lock cannot span several
+    processes, a Redis lock."""
+    if store.engine.dialect.name == "sqlite":
+        return redis_lock(client, f"{prefix}:cluster-lock")
+    return cluster_lock_for(store, client)

@@ -458,6 +458,16 @@ class Store:
             row = c.execute(self._stmts["stored_page"], {"k": url_key(url)}).first()
         return (row[0], row[1], row[2]) if row else None
 
+    def load_page(self, page_id: int) -> Page | None:
+        """The stored page (bytes decompressed, headers as fetched), or None if it is gone."""
+        with self.session() as s:
+            row = s.execute(select(PageRow.url, PageRow.status, PageRow.headers, PageRow.fetched_at, PageRow.html_gz)
+                            .where(PageRow.id == page_id)).first()
+        if row is None:
+            return None
+        return Page(row.url, decompress_html(row.html_gz or b""), status=row.status, headers=dict(row.headers or {}),
+                    fetched_at=row.fetched_at)
+
     def page_html(self, page_id: int) -> bytes:
         with self.session() as s:
             return decompress_html(s.scalar(select(PageRow.html_gz).where(PageRow.id == page_id)) or b"")
