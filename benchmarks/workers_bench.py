@@ -50,7 +50,7 @@ def free_port() -> int:
 
 
 def reprint(*args: str) -> list[str]:
-    return [sys.executable, "-m", "workers.cli", *args]
+    return [sys.executable, "-m", "pipeline.cli", *args]
 
 
 @contextlib.contextmanager

@@ -522,7 +522,7 @@ def test_export_since_a_feed_cursor(world: World) -> None:
     import io
     import json
 
-    from pipeline.serve.queries import export_since
+    from pipeline.serve.export import export_since
 
     everything = io.StringIO()
     n, cursor = export_since(world.store, everything, None)

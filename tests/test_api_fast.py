@@ -261,7 +261,7 @@ def test_reprint_serve_with_workers(store: Store, tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "serve", "--db", store.url, "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--db", store.url, "--port", str(port),
                              "--workers", "2", "--log-level", "warning"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -370,8 +370,8 @@ def test_index_rebuild_command(redis_client: redis.Redis, prefix: str, pg_url: s
                                monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
+    from pipeline.cli import app
     from pipeline.settings import get_settings
-    from workers.cli import app
 
     store = Store(pg_url)
     try:

@@ -13,11 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner, Result
 
 from pipeline.cli.app import app
-from pipeline.cli.read import register
 from pipeline.ingest.runner import run_ingest
 from pipeline.serve.status import KOMBU_SEP, parse_interval, queue_depths
 from pipeline.settings import Settings
@@ -28,14 +26,8 @@ REDIS_DB_URL = "redis://127.0.0.1:6379/14"
 
 
 def reprint(*args: str) -> Result:
-    """``reprint ARGS`` in-process, with the read commands registered (as cli.py does once wired)."""
-    names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
-    target: typer.Typer = app
-    if "status" not in names:
-        target = typer.Typer()
-        target.callback()(lambda: None)
-        register(target)
-    return CliRunner().invoke(target, list(args))
+    """``reprint ARGS`` in-process."""
+    return CliRunner().invoke(app, list(args))
 
 
 @pytest.fixture

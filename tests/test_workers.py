@@ -282,7 +282,7 @@ def test_a_task_that_never_finishes_is_dead_lettered_after_max_deliveries(deploy
 
     from typer.testing import CliRunner
 
-    from workers.cli import app as cli
+    from pipeline.cli import app as cli
 
     listed = CliRunner().invoke(cli, ["deadletters", "list"])
     assert "poison-task" in listed.output and "WorkerLostError" in listed.output
@@ -342,7 +342,7 @@ def test_embedded_ingest_never_imports_celery(tmp_path: Path) -> None:
     page.write_text(article_html("A", story(5)))
     code = (
         "import sys\n"
-        "from workers.cli import main\n"
+        "from pipeline.cli import main\n"
         f"sys.argv = ['reprint', 'ingest', '--no-progress', '--db', 'sqlite:///{tmp_path / 'r.db'}', '{page}']\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
         "print('CELERY' if any(m == 'celery' or m.startswith(('celery.', 'kombu')) for m in sys.modules) else 'NONE')\n"
@@ -357,7 +357,7 @@ def test_embedded_ingest_never_imports_celery(tmp_path: Path) -> None:
 def test_cli_has_the_deployment_commands_and_ingest_via() -> None:
     from typer.testing import CliRunner
 
-    from workers.cli import app
+    from pipeline.cli import app
 
     runner = CliRunner()
     top = runner.invoke(app, ["--help"])
@@ -367,15 +367,24 @@ def test_cli_has_the_deployment_commands_and_ingest_via() -> None:
     assert "replay" in runner.invoke(app, ["deadletters", "--help"]).output
 
 
-def test_console_script_is_the_workers_cli() -> None:
+def test_console_script_is_the_one_cli() -> None:
+    """The installed ``reprint`` is the library's app: the same commands, built in one place."""
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["reprint"] == "workers.cli:main"
+    assert scripts["reprint"] == "pipeline.cli:main"
+    from pipeline.cli import app, main
+    from pipeline.cli.app import main as app_main
+
+    assert main is app_main
+    names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
+    groups = {g.name for g in app.registered_groups}
+    assert {"ingest", "export", "clusters", "serve", "status", "migrate", "worker", "beat"} <= names
+    assert {"index", "deadletters"} <= groups
 
 
 def test_warc_filters_are_refused_with_via_celery(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from workers.cli import app
+    from pipeline.cli import app
 
     result = CliRunner().invoke(app, ["ingest", "--via", "celery", "--warc-host", "example.org",
                                       "--db", f"sqlite:///{tmp_path}/x.db", str(tmp_path / "a.warc.gz")])

@@ -38,7 +38,7 @@ def _schema_diff(db_url: str) -> list[object]:
 def _head() -> str:
     from alembic.script import ScriptDirectory
 
-    from workers.cli import alembic_config
+    from pipeline.store.migrations.runner import alembic_config
 
     return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
 
@@ -82,11 +82,11 @@ def test_downgrade_to_base_removes_the_tables() -> None:
     with pg_database() as db_url:
         from alembic import command
 
-        from workers.cli import run_migrations
+        from pipeline.store.migrations.runner import run_migrations
 
         run_migrations(db_url)
 
-        from workers.cli import alembic_config
+        from pipeline.store.migrations.runner import alembic_config
 
         command.downgrade(alembic_config(db_url), "base")
         engine = make_engine(db_url)
@@ -111,7 +111,7 @@ def test_migrate_sqlite_keeps_create_all(tmp_path: Path) -> None:
 def test_migrate_upgrades_a_database_at_the_first_revision() -> None:
     from alembic import command
 
-    from workers.cli import alembic_config, run_migrations
+    from pipeline.store.migrations.runner import alembic_config, run_migrations
 
     with pg_database() as db_url:
         command.upgrade(alembic_config(db_url), "0001")

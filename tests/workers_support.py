@@ -154,7 +154,7 @@ def pg_database() -> Iterator[str]:
 # --- commands and workers -------------------------------------------------------------------------
 def reprint_cmd(*args: str) -> list[str]:
     """The ``reprint`` console script as this checkout defines it (independent of what pip installed)."""
-    return [sys.executable, "-m", "workers.cli", *args]
+    return [sys.executable, "-m", "pipeline.cli", *args]
 
 
 def deployment_env(redis_url: str, db_url: str, **extra: str) -> dict[str, str]:

@@ -20,10 +20,10 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import DateTime, Text, cast, event, func, or_, select
@@ -865,71 +865,9 @@ def store_totals(store: Store) -> dict[str, Any]:
     }
 
 
-# export --since ---------------------------------------------------------------------------------------------------
-def changed_article_ids(store: Store, after: int, *, batch: int = 5000) -> tuple[list[int], int]:
-    """Ids of articles any event after ``after`` touched (added, re-flagged, re-elected, moved), in id order.
-
-    Cluster-level events (merges, splits, canonical moves) touch every current member of the clusters they
-    name, because each member's exported ``cluster_id`` or ``canonical`` may have changed with them.
-    """
-    ids: set[int] = set()
-    clusters: set[int] = set()
-    last = after
-    with store.session() as s:
-        while True:
-            rows = s.execute(select(EventRow.id, EventRow.type, EventRow.article_id, EventRow.cluster_id,
-                                    EventRow.data).where(EventRow.id > last).order_by(EventRow.id)
-                             .limit(batch)).all()
-            if not rows:
-                break
-            for eid, etype, aid, cid, data in rows:
-                last = eid
-                if aid is not None:
-                    ids.add(int(aid))
-                if etype in ("clusters_merged", "cluster_split", "canonical_changed") and cid is not None:
-                    clusters.add(int(cid))
-                    clusters.update(int(m) for m in (data or {}).get("merged", []) if isinstance(m, int))
-        if clusters:
-            cl = sorted(clusters)
-            for i in range(0, len(cl), 500):
-                ids.update(s.scalars(select(ArticleRow.id).where(ArticleRow.cluster_id.in_(cl[i:i + 500]))))
-    return sorted(ids), last
-
-
-def iter_article_rows(store: Store, ids: list[int], *, batch: int = 500) -> Iterator[ArticleRow]:
-    """The rows of ``ids`` in id order, loaded in batches."""
-    for i in range(0, len(ids), batch):
-        with store.session() as s:
-            yield from s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids[i:i + batch])).order_by(ArticleRow.id))
-
-
-def export_since(store: Store, out: TextIO, cursor: str | None) -> tuple[int, str]:
-    """``reprint export --since CURSOR``: the export records of articles changed after a /changes cursor.
-
-    Returns (records written, the cursor to pass next time). The cursor is the same opaque token the API's
-    /changes feed uses, so a batch consumer and a feed follower can hand positions to each other. Records are
-    the full export objects (``pipeline.serve.export.export_record``): a consumer upserts them by ``url``.
-    """
-    from pipeline.serve.export import export_record
-
-    after = decode_cursor(cursor, "e") if cursor else 0
-    ids, last = changed_article_ids(store, after)
-    written = 0
-    for row in iter_article_rows(store, ids):
-        line = json.dumps(export_record(row), ensure_ascii=False)
-        try:
-            line.encode("utf-8")
-        except UnicodeEncodeError:
-            line = json.dumps(export_record(row), ensure_ascii=True)
-        out.write(line + "\n")
-        written += 1
-    out.flush()
-    return written, encode_cursor("e", last)
-
-
 __all__ = [
     "KNOWN_FLAGS", "ArticleFilter", "CursorError", "article_detail", "article_summary", "canonical_ids",
-    "changed_article_ids", "day_summary", "decode_cursor", "encode_cursor", "event_dict", "export_since",
-    "get_article", "get_cluster", "get_run", "latest_event_id", "list_articles", "list_changes", "list_runs",
+    "day_summary", "decode_cursor", "encode_cursor", "event_dict", "get_article", "get_cluster", "get_run",
+    "latest_event_id", "list_articles", "list_changes", "list_runs",
     "mirror_from_events", "source_health", "store_totals",
 ]
