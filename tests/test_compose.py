@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.workers_support import (
+from tests.support.workers import (
     ROOT,
     Worker,
     db_counts,
