@@ -147,8 +147,6 @@ def test_the_library_never_imports_celery_kombu_or_billiard() -> None:
     assert not offenders, "pipeline/ must not import Celery or its libraries:\n" + "\n".join(offenders)
 
 
-@pytest.mark.xfail(strict=True, reason="known cycle, to be removed by the CLI rework (issue 10): "
-                                       "pipeline.cli.app -> pipeline.cli.read -> pipeline.cli.app")
 def test_no_import_cycle_between_modules_of_pipeline_and_workers() -> None:
     found = cycles(import_graph(modules(LIBRARY, ADAPTERS)))
     assert not found, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in found)
