@@ -35,7 +35,7 @@ from pipeline.ingest.runner import run_ingest
 from pipeline.ingest.steps import ingest_page
 from pipeline.records import Page
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 
 #: Pages per turn when the pipeline and the baseline take turns on the CPU.
 CHUNK = 25

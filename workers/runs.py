@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from pipeline.records import ErrorNote, IngestSummary
-from pipeline.store.store import Store, url_key
+from pipeline.store import Store, url_key
 
 #: Run state is kept this long after the last write (a week): enough for anyone to look at it.
 RUN_TTL = 7 * 24 * 3600

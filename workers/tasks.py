@@ -39,7 +39,7 @@ from pipeline.errors import DeadlineExceeded, FetchError, HTTPStatusError, Unexp
 from pipeline.ingest import steps
 from pipeline.records import Article, Link, Page
 from pipeline.settings import Settings, get_settings
-from pipeline.store.store import Store, url_key
+from pipeline.store import Store, url_key
 
 from .app import app
 from .deadletter import GuardedTask, redis_client

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 
 EXIT_SOURCE_ERRORS = 1
 EXIT_CONFIG = 2

@@ -182,8 +182,8 @@ def export(
     ] = None,
 ) -> None:
     """Write every ingested page's article as JSONL to stdout (duplicates included)."""
+    from pipeline.serve.cursors import CursorError
     from pipeline.serve.export import export_jsonl, export_since
-    from pipeline.serve.queries import CursorError
 
     settings = load_settings(db)
     store = open_store(settings.database_url, must_exist=True)

@@ -39,7 +39,7 @@ def index_rebuild(db: DbOption = None) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from pipeline.shared.redis_index import RedisLSHIndex
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
     settings = load_settings(db)
     try:

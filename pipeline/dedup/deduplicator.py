@@ -24,7 +24,7 @@ from pipeline.dedup.policy import DecisionPolicy
 from pipeline.dedup.verify import MIN_JACCARD3, spun_part, verify_articles
 from pipeline.records import Article, PairVerdict, Signature
 from pipeline.settings import Settings, get_settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 from pipeline.text import tokenize, trigram_set
 
 

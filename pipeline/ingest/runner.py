@@ -30,7 +30,7 @@ from pipeline.ingest import steps
 from pipeline.ingest.steps import SourcePlan, Work
 from pipeline.records import ErrorNote, IngestSummary, SourceItem
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -33,7 +33,7 @@ from pipeline.errors import HTTPStatusError, ReprintError, SourceError, Unexpect
 from pipeline.extract.extractor import extract
 from pipeline.records import Article, ErrorNote, Page, PageResult, SourceItem
 from pipeline.settings import Settings
-from pipeline.store.store import Store, content_hash
+from pipeline.store import Store, content_hash
 
 #: The warning a page gets when its content changed since it was stored (the stored article is kept).
 PAGE_CHANGED = "content changed since the page was stored; the stored article is kept"

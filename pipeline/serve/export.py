@@ -12,8 +12,8 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 
-from pipeline.serve.queries import decode_cursor, encode_cursor
-from pipeline.store.store import ArticleRow, EventRow, Store
+from pipeline.serve.cursors import decode_cursor, encode_cursor
+from pipeline.store import ArticleRow, EventRow, Store
 
 FLAGS = ("spun", "scraped")
 

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from pipeline.serve import queries
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 

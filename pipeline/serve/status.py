@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from pipeline.serve import queries
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import redis
     from sqlalchemy.engine import Engine
 
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     import redis
 
     from pipeline.settings import Settings
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
 LAYOUT_VERSION = "v1"
 DEFAULT_CAPACITY = 1 << 20

@@ -16,7 +16,7 @@ from pipeline.dedup.index import LSHIndex
 from pipeline.dedup.verify import verify
 from pipeline.records import Article, Link, Page, PairVerdict
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 from pipeline.text import tokenize
 
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
@@ -294,7 +294,7 @@ def test_arrival_order_does_not_change_clusters_canonicals_or_flags(tmp_path, se
 def test_canonical_moves_when_a_better_version_arrives_and_the_move_is_an_event(tmp_path):
     from sqlalchemy import select
 
-    from pipeline.store.store import EventRow
+    from pipeline.store import EventRow
 
     store = Store(f"sqlite:///{tmp_path / 'moves.db'}")
     dedup = Deduplicator(store, Settings())

@@ -17,7 +17,7 @@ import pipeline.sources.discover
 from pipeline.ingest.runner import run_ingest
 from pipeline.records import Page
 from pipeline.settings import Settings
-from pipeline.store.store import ArticleRow, RunRow, Store
+from pipeline.store import ArticleRow, RunRow, Store
 from tests.support.http import LoopbackServer, Request, Response
 from tests.support.pages import news_page, original_page, unrelated_page
 

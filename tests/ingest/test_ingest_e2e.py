@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.serve.export import EXPORT_KEYS
 from pipeline.sources.discover import source_kind
-from pipeline.store.store import Store
+from pipeline.store import Store
 from tests.support.cli import cli
 from tests.support.http import LoopbackServer, Request, Response
 from tests.support.pages import news_page, original_page, republished_page, unrelated_page

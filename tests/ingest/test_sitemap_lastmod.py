@@ -14,7 +14,7 @@ import pytest
 from pipeline.ingest.runner import run_ingest
 from pipeline.records import Page
 from pipeline.sources.sitemaps import parse_lastmod
-from pipeline.store.store import Store
+from pipeline.store import Store
 from tests.support.http import LoopbackServer, loopback_settings
 from tests.support.pages import news_page
 

@@ -10,7 +10,7 @@ from typer.testing import Result
 
 from pipeline.sources.discover import warc_checkpoint_key
 from pipeline.sources.warc import WarcScope, iter_warc_offsets
-from pipeline.store.store import Store
+from pipeline.store import Store
 from tests.support.cli import cli
 from tests.support.warc import RECORDS, write_dated
 

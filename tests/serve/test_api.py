@@ -18,9 +18,10 @@ import httpx
 import pytest
 
 from pipeline.serve.api import create_app, serve_in_thread
-from pipeline.serve.queries import canonical_ids, decode_cursor, mirror_from_events
+from pipeline.serve.cursors import decode_cursor
+from pipeline.serve.queries import canonical_ids, mirror_from_events
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 from tests.support.admin import FakeAdmin
 from tests.support.db import temporary_database
 from tests.support.world import STAGES, ingest_files, write_pages

@@ -23,11 +23,11 @@ import httpx
 import pytest
 from sqlalchemy import Text, cast, func, insert, select
 
-from pipeline.serve import queries
+from pipeline.serve import cursors, queries, shapes
 from pipeline.serve.api import create_app, serve_in_thread
 from pipeline.serve.queries import ArticleFilter
 from pipeline.settings import Settings
-from pipeline.store.store import ArticleRow, ClusterRow, EventRow, PageRow, SourceRow, Store
+from pipeline.store import ArticleRow, ClusterRow, EventRow, PageRow, SourceRow, Store
 from tests.support.db import temporary_database
 
 SITES = [f"Site {i}" for i in range(7)]
@@ -92,7 +92,7 @@ def reference(store: Store, flt: ArticleFilter, after: int, limit: int) -> tuple
     if flt.published_since is not None:
         q = q.where(ArticleRow.published.is_not(None), ArticleRow.published >= flt.published_since.isoformat())
     if flt.ingested_since is not None:
-        q = q.where(ArticleRow.created_at >= queries._naive_utc(flt.ingested_since))
+        q = q.where(ArticleRow.created_at >= shapes.naive_utc(flt.ingested_since))
     if flt.flag:
         q = q.where(cast(ArticleRow.flags, Text).like(f'%"{flt.flag}"%'))
     if flt.q:
@@ -211,18 +211,18 @@ ARTICLE_QUERIES: list[dict[str, Any] | list[tuple[str, str]]] = [
     {"published_since": "2025-02-30"}, {"published_since": "yesterday"}, {"published_since": "2025-06-01T00:00:00"},
     {"ingested_since": "2025-03-01"}, {"ingested_since": "2025-03-01 00:00:00"},
     {"ingested_since": "2025-13-01T00:00:00"},
-    {"ingested_since": "2999-01-01T00:00:00+02:00"}, {"cursor": "bogus"}, {"cursor": queries.encode_cursor("e", 5)},
+    {"ingested_since": "2999-01-01T00:00:00+02:00"}, {"cursor": "bogus"}, {"cursor": cursors.encode_cursor("e", 5)},
     {"cursor": "x" * 201}, [("limit", "5"), ("limit", "6")], [("site", "Site 1"), ("site", "Site 2")],
 ]
 
 
 def _events_cursor(n: int) -> str:
-    return queries.encode_cursor("e", n)
+    return cursors.encode_cursor("e", n)
 
 
 CHANGES_QUERIES: list[dict[str, Any] | list[tuple[str, str]]] = [
     {}, {"limit": 1}, {"limit": 1000}, {"cursor": _events_cursor(100), "limit": 31}, {"cursor": _events_cursor(10**6)},
-    {"limit": 0}, {"limit": 1001}, {"limit": "07"}, {"cursor": "bogus"}, {"cursor": queries.encode_cursor("a", 1)},
+    {"limit": 0}, {"limit": 1001}, {"limit": "07"}, {"cursor": "bogus"}, {"cursor": cursors.encode_cursor("a", 1)},
     {"since": "x"}, [("limit", "2"), ("limit", "3")], {"cursor": ""},
 ]
 

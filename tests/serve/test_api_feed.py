@@ -17,7 +17,7 @@ import pytest
 from pipeline.serve.api import create_app, serve_in_thread
 from pipeline.serve.queries import list_changes
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 from tests.support.db import temporary_database
 
 

@@ -18,7 +18,7 @@ from hypothesis.errors import Unsatisfiable
 
 from pipeline.serve.api import create_app, serve_in_thread
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 from tests.support.admin import FakeAdmin
 from tests.support.world import STAGES, ingest_files, write_pages
 

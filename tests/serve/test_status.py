@@ -19,7 +19,7 @@ from pipeline.cli.app import app
 from pipeline.ingest.runner import run_ingest
 from pipeline.serve.status import KOMBU_SEP, parse_interval, queue_depths
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 from tests.support.db import under_ci
 from tests.support.pages import original_page, unrelated_page
 

@@ -29,7 +29,7 @@ from pipeline.records import Article, Page, Signature
 from pipeline.settings import Settings
 from pipeline.shared.locks import cluster_lock_for
 from pipeline.shared.redis_index import INLINE_MAX, RedisLSHIndex
-from pipeline.store.store import ArticleRow, Store
+from pipeline.store import ArticleRow, Store
 from pipeline.text import tokenize
 from tests.support.db import PG_ADMIN_URL, PG_URL_TEMPLATE, pg_problem_reason, under_ci
 

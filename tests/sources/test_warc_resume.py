@@ -13,7 +13,7 @@ from pipeline.records import Page
 from pipeline.settings import Settings
 from pipeline.sources.discover import warc_checkpoint_key
 from pipeline.sources.warc import WarcScope, iter_warc, iter_warc_offsets
-from pipeline.store.store import Store
+from pipeline.store import Store
 from tests.support.pages import news_page
 from tests.support.warc import RECORDS, write_dated, write_warc
 

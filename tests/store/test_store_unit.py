@@ -16,7 +16,7 @@ from pipeline.errors import EmptyPage
 from pipeline.ingest.steps import ingest_page
 from pipeline.records import Page
 from pipeline.settings import Settings
-from pipeline.store.store import ArticleRow, PageRow, Store
+from pipeline.store import ArticleRow, PageRow, Store
 from tests.support.pages import original_page, republished_page, unrelated_page
 
 

@@ -321,7 +321,7 @@ def db_counts(db_url: str) -> dict[str, int]:
     """Pages, articles, distinct page URLs and distinct article pages, straight from the tables."""
     from sqlalchemy import text
 
-    from pipeline.store.store import make_engine
+    from pipeline.store import make_engine
 
     engine = make_engine(db_url)
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.ingest.runner import run_ingest
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 from tests.support.pages import unrelated_page
 
 LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")

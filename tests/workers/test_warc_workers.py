@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.sources.discover import warc_checkpoint_key
 from pipeline.sources.warc import iter_warc_offsets
-from pipeline.store.store import Store
+from pipeline.store import Store
 from tests.support.warc import write_warc
 from tests.support.workers import (
     ROOT,

@@ -188,7 +188,7 @@ def test_discover_stores_pages_once_and_sends_each_to_extract_once(deployment: d
     state = proc.state(run_id)
     assert state.progress().finished  # the last page finished the run
     with proc.store.session() as s:
-        from pipeline.store.store import RunRow
+        from pipeline.store import RunRow
 
         run = s.get(RunRow, run_id)
         assert run.finished_at is not None and run.counts["articles"] == 3

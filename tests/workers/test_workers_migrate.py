@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from pipeline.records import Page
-from pipeline.store.store import Base, Store, make_engine
+from pipeline.store import Base, Store, make_engine
 from tests.support.workers import pg_database, run_reprint
 
 
