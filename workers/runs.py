@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from pipeline.records import ErrorNote, IngestSummary
+from pipeline.shared import keys
 from pipeline.store import Store, url_key
 
 #: Run state is kept this long after the last write (a week): enough for anyone to look at it.
@@ -57,7 +58,7 @@ class RunState:
         self.client = client
         self.prefix = prefix
         self.run_id = run_id
-        self.meta = f"{prefix}:run:{run_id}"
+        self.meta = keys.run(prefix, run_id)
         self.pages = f"{self.meta}:pages"
         self.done_key = f"{self.meta}:done"
         self.sources_done = f"{self.meta}:sources-done"

@@ -39,6 +39,7 @@ from pipeline.errors import DeadlineExceeded, FetchError, HTTPStatusError, Unexp
 from pipeline.ingest import steps
 from pipeline.records import Article, Link, Page
 from pipeline.settings import Settings, get_settings
+from pipeline.shared import keys
 from pipeline.store import Store, url_key
 
 from .app import app
@@ -239,7 +240,7 @@ def scheduled_ingest(spec: str, name: str | None = None) -> int | None:
     """Beat's entry point: start a run of one source unless its previous run is still going."""
     proc = process()
     settings = proc.settings
-    lock_key = f"{settings.redis_prefix}:source-lock:{url_key(spec)}"
+    lock_key = keys.source_lock(settings.redis_prefix, url_key(spec))
     token = secrets.token_hex(8)
     # NX: only if free. The TTL frees a source whose run can never finish (lost messages), eventually.
     if not proc.redis.set(lock_key, token, nx=True, ex=int(settings.source_lock_ttl)):

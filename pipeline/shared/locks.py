@@ -115,5 +115,7 @@ def workers_cluster_lock(
     their runs): the advisory lock on PostgreSQL; on SQLite, whose process-local lock cannot span several
     processes, a Redis lock."""
     if store.engine.dialect.name == "sqlite":
-        return redis_lock(client, f"{prefix}:cluster-lock")
+        from pipeline.shared import keys
+
+        return redis_lock(client, keys.cluster_lock(prefix))
     return cluster_lock_for(store, client)

@@ -139,7 +139,8 @@ def test_intervals() -> None:
 
 def test_metrics_read_queue_depths_dead_letters_and_task_latency(redis_client, filled_db: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.serve.metrics import Metrics, record_task_latency
+    from pipeline.serve.metrics import Metrics
+    from pipeline.shared.latency import record_task_latency
 
     tag = f"reprint_test_{secrets.token_hex(4)}"
     queue, binding = f"{tag}_dedup", f"_kombu.binding.{tag}"

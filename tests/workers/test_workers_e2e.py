@@ -3,7 +3,8 @@
 The sample corpus (config/sample: originals with republished, excerpt, scraped and spun copies) goes
 through ``reprint worker`` subprocesses on a private Redis and a fresh PostgreSQL database, and through
 the embedded path into SQLite. The clusters (as sets of URLs), canonicals and flags must be identical,
-and the printed summaries must agree on the counts.
+and the printed summaries must agree on the counts. Every task the workers ran reports its latency on the
+API's ``/metrics``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
+
+from pipeline.serve.api import create_app, serve_in_thread
+from pipeline.settings import Settings
+from pipeline.store import Store
 from tests.support.workers import (
     ROOT,
     db_counts,
@@ -38,6 +44,22 @@ def _summary_counts(output: str) -> dict[str, str]:
     return out
 
 
+def task_latency_counts(env: dict[str, str]) -> dict[str, float]:
+    """task → samples in ``reprint_task_latency_seconds``, as a real API server of the deployment ``env``
+    describes shows them on ``/metrics``."""
+    db_url = env["REPRINT_DATABASE_URL"]
+    store = Store(db_url, create=False)
+    try:
+        app = create_app(store, Settings(database_url=db_url, broker_url=env["REPRINT_BROKER_URL"],
+                                         redis_url=env["REPRINT_REDIS_URL"], redis_prefix=env["REPRINT_REDIS_PREFIX"]))
+        with serve_in_thread(app) as base:
+            text = httpx.get(f"{base}/metrics", timeout=10).text
+    finally:
+        store.close()
+    return {m.group(1): float(m.group(2))
+            for m in re.finditer(r'^reprint_task_latency_seconds_count\{task="([^"]+)"\} (\S+)$', text, re.M)}
+
+
 def test_via_celery_two_workers_matches_embedded(tmp_path: Path) -> None:
     embedded_db = f"sqlite:///{tmp_path / 'embedded.db'}"
     with redis_server(tmp_path) as server, pg_database() as db_url:
@@ -51,6 +73,11 @@ def test_via_celery_two_workers_matches_embedded(tmp_path: Path) -> None:
             # both processes took part
             for worker in started:
                 assert "reprint.dedup_article" in worker.text(), worker.text()[-2000:]
+            latency = task_latency_counts(env)
+            n_pages = len(list(SAMPLE.glob("*.html")))
+            assert latency.get("reprint.discover_source", 0) >= 1, latency
+            assert latency.get("reprint.extract_page", 0) >= n_pages, latency
+            assert latency.get("reprint.dedup_article", 0) >= n_pages, latency
             # a second run finds every page unchanged and stores nothing twice
             again = run_reprint(env, "ingest", "--via", "celery", "--no-progress", str(SAMPLE), timeout=120)
             assert again.returncode == 0, again.stdout + again.stderr
