@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -213,3 +213,72 @@ class IngestSummary:
             "failed_sources": sorted(self.failed_sources),
             "elapsed": round(self.elapsed, 3),
         }
+
+
+@dataclass(slots=True)
+class DedupOutcome:
+    """What adding one article did: where it landed and what changed because of it."""
+
+    article_id: int
+    cluster_id: int
+    candidates: int = 0
+    related: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+@dataclass(slots=True)
+class Alignment:
+    """Counts from one alignment, seen from side a and side b."""
+
+    n_a: int
+    n_b: int
+    equal: int
+    anchored: int
+    sub_a: int
+    sub_b: int
+    substitutions: list[tuple[str, str]]
+    swaps: list[tuple[str, str]]  # isolated one-word substitutions between two real words
+    lost_a: list[tuple[int, int]]  # spans of a missing from b
+    lost_b: list[tuple[int, int]]  # spans of b missing from a
+
+@dataclass(frozen=True, slots=True)
+class SourcePlan:
+    """A source as a runner reads it: its store id, and for a WARC the checkpoint key it resumes from."""
+
+    spec: str
+    kind: str
+    source_id: int
+    checkpoint: str | None = None  # WARC: the checkpoint key (file plus filters)
+    options: dict[str, Any] = field(default_factory=dict)  # keyword options for ``discover``
+    resume_at: int = 0  # WARC: the committed offset the read starts from
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """What one discovered item asks for.
+
+    ``fail``: a page that could not be discovered (its error is ``error``); ``source_error``: a problem of
+    the source itself, not a page; ``page``: content at hand to ingest; ``fetch``: a URL to fetch;
+    ``unchanged``: a sitemap URL whose ``<lastmod>`` has not moved since it was fetched (no request).
+    """
+
+    action: Literal["fail", "source_error", "page", "fetch", "unchanged", "nothing"]
+    url: str | None = None
+    page: Page | None = None
+    error: ReprintError | None = None
+    lastmod: datetime | None = None
+
+    @property
+    def is_page(self) -> bool:
+        """Whether the item counts as a page seen (a source that cannot be read is not a page)."""
+        return self.action not in ("source_error", "nothing")
+
+@dataclass(frozen=True, slots=True)
+class ArticleFilter:
+    """The filters of ``GET /articles``; ``canonical=None`` means every article, copies included."""
+
+    canonical: bool | None = True
+    site: str | None = None
+    published_since: date | datetime | None = None
+    ingested_since: datetime | None = None
+    flag: str | None = None
+    q: str | None = None
+    cluster_id: int | None = None

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,6 +176,57 @@ def test_no_test_module_imports_another_test_module() -> None:
                 if name.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
                     offenders.append(f"{path.relative_to(ROOT)}:{line}: {name}")
     assert not offenders, "share helpers through tests/support/ or fixtures:\n" + "\n".join(offenders)
+
+
+# --- what each subpackage offers ----------------------------------------------------------------------------------
+#: Each subpackage's ``__all__``, pinned: a name added to or dropped from a public surface is a decision, so it
+#: shows in this diff (httpx pins its own the same way).
+SURFACES = {
+    "sources": [
+        "WarcScope", "discover", "find_feed_links", "gunzip_capped", "is_json_feed", "iter_warc", "iter_warc_offsets",
+        "parse_feed", "parse_lastmod", "parse_sitemap", "read_html_file", "sniff", "source_kind",
+        "warc_checkpoint_key", "warc_plan"
+    ],
+    "fetch": [
+        "AddressPolicy", "Fetcher", "HostGate", "LocalHostGate", "RobotsCache", "RobotsRules", "SlotHandle",
+        "agent_token", "media_type", "parse_retry_after", "parse_robots", "readable_type"
+    ],
+    "extract": [
+        "extract"
+    ],
+    "dedup": [
+        "CandidateIndex", "DecisionPolicy", "Deduplicator", "KINDS", "LSHIndex", "align",
+        "decide", "estimate_jaccard", "fingerprint", "fingerprint_tokens", "flipped", "minhash_of",
+        "orphaned_punctuation", "partition", "rarity_shift", "spun_part", "verify", "verify_articles"
+    ],
+    "store": [
+        "ArticleRow", "Base", "ClusterRow", "EdgeRow", "ErrorRow", "EventRow", "PageRow", "RunRow", "SignatureRow",
+        "SourceRow", "Store", "content_hash", "make_engine", "url_key"
+    ],
+    "ingest": [
+        "PAGE_CHANGED", "ingest", "ingest_page", "run_ingest"
+    ],
+    "shared": [
+        "RedisHostGate", "RedisLSHIndex", "cluster_lock_for", "local_lock", "pg_advisory_lock", "record_task_latency",
+        "redis_lock", "task_histograms", "workers_cluster_lock"
+    ],
+    "serve": [
+        "AdminBackend", "CursorError", "Metrics", "app_from_env", "collect_status", "create_app",
+        "decode_cursor", "encode_cursor", "export_jsonl", "export_record", "export_since", "serve", "serve_in_thread"
+    ],
+    "cli": [
+        "app", "main"
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SURFACES))
+def test_each_subpackage_says_what_it_offers(name: str) -> None:
+    package = importlib.import_module(f"pipeline.{name}")
+    assert (package.__doc__ or "").strip(), f"pipeline.{name} has no docstring saying what it offers"
+    assert sorted(package.__all__) == SURFACES[name]
+    for export in package.__all__:
+        assert getattr(package, export) is not None, f"pipeline.{name}.{export} does not resolve"
 
 
 # --- the checks check -------------------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ class _Process:
     def run(self, coro_fn: Callable[[Any], Any]) -> Any:
         """Run ``coro_fn(fetcher)`` on this process's loop, with one Fetcher kept open (robots cache, pool)."""
         from pipeline.fetch.client import Fetcher
-        from pipeline.fetch.politeness import RedisHostGate
+        from pipeline.shared.host_gate import RedisHostGate
 
         if self._loop is None:
             self._loop = asyncio.new_event_loop()

@@ -13,7 +13,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pipeline.dedup.canonical import decide
@@ -22,21 +21,10 @@ from pipeline.dedup.fingerprint import fingerprint_tokens
 from pipeline.dedup.index import LSHIndex
 from pipeline.dedup.policy import DecisionPolicy
 from pipeline.dedup.verify import MIN_JACCARD3, spun_part, verify_articles
-from pipeline.records import Article, PairVerdict, Signature
+from pipeline.records import Article, DedupOutcome, PairVerdict, Signature
 from pipeline.settings import Settings, get_settings
 from pipeline.store import Store
 from pipeline.text import tokenize, trigram_set
-
-
-@dataclass(slots=True)
-class DedupOutcome:
-    """What adding one article did: where it landed and what changed because of it."""
-
-    article_id: int
-    cluster_id: int
-    candidates: int = 0
-    related: int = 0
-    changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 class CandidateIndex(Protocol):

@@ -27,8 +27,7 @@ from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.dedup.policy import DecisionPolicy
 from pipeline.errors import ReprintError, as_reprint_error
 from pipeline.ingest import steps
-from pipeline.ingest.steps import SourcePlan, Work
-from pipeline.records import ErrorNote, IngestSummary, SourceItem
+from pipeline.records import ErrorNote, IngestSummary, SourceItem, SourcePlan, Work
 from pipeline.settings import Settings
 from pipeline.store import Store
 

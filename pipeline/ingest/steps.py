@@ -22,16 +22,15 @@ acks) and its own bookkeeping (a summary in memory; a run state in Redis), never
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from pipeline.dedup.deduplicator import Deduplicator, DedupOutcome
-from pipeline.errors import HTTPStatusError, ReprintError, SourceError, UnexpectedError, as_reprint_error
+from pipeline.dedup.deduplicator import Deduplicator
+from pipeline.errors import HTTPStatusError, SourceError, UnexpectedError, as_reprint_error
 from pipeline.extract.extractor import extract
-from pipeline.records import Article, ErrorNote, Page, PageResult, SourceItem
+from pipeline.records import Article, DedupOutcome, ErrorNote, Page, PageResult, SourceItem, SourcePlan, Work
 from pipeline.settings import Settings
 from pipeline.store import Store, content_hash
 
@@ -40,18 +39,6 @@ PAGE_CHANGED = "content changed since the page was stored; the stored article is
 
 
 # --- sources --------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class SourcePlan:
-    """A source as a runner reads it: its store id, and for a WARC the checkpoint key it resumes from."""
-
-    spec: str
-    kind: str
-    source_id: int
-    checkpoint: str | None = None  # WARC: the checkpoint key (file plus filters)
-    options: dict[str, Any] = field(default_factory=dict)  # keyword options for ``discover``
-    resume_at: int = 0  # WARC: the committed offset the read starts from
-
-
 def open_source(store: Store, spec: str, settings: Settings) -> SourcePlan:
     """Register a source and plan its read; a WARC resumes after the last record a run committed.
 
@@ -83,27 +70,6 @@ def source_done(store: Store, plan: SourcePlan) -> None:
     """The source was read to its end: the next read of the same WARC and filters starts afresh."""
     if plan.checkpoint is not None:
         store.set_warc_checkpoint(plan.checkpoint, 0)
-
-
-@dataclass(frozen=True, slots=True)
-class Work:
-    """What one discovered item asks for.
-
-    ``fail``: a page that could not be discovered (its error is ``error``); ``source_error``: a problem of
-    the source itself, not a page; ``page``: content at hand to ingest; ``fetch``: a URL to fetch;
-    ``unchanged``: a sitemap URL whose ``<lastmod>`` has not moved since it was fetched (no request).
-    """
-
-    action: Literal["fail", "source_error", "page", "fetch", "unchanged", "nothing"]
-    url: str | None = None
-    page: Page | None = None
-    error: ReprintError | None = None
-    lastmod: datetime | None = None
-
-    @property
-    def is_page(self) -> bool:
-        """Whether the item counts as a page seen (a source that cannot be read is not a page)."""
-        return self.action not in ("source_error", "nothing")
 
 
 def triage(item: SourceItem) -> Work:

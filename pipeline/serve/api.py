@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pipeline.records import ArticleFilter
 from pipeline.serve import limits, queries
 from pipeline.serve.cursors import MAX_ID, decode_cursor, encode_cursor
 from pipeline.serve.fast import install_fast_routes, json_body
@@ -58,7 +59,6 @@ from pipeline.serve.problems import (
     not_found,
     problem_openapi,
 )
-from pipeline.serve.queries import ArticleFilter
 from pipeline.serve.status import broker_url
 from pipeline.settings import Settings
 from pipeline.store import Store

@@ -23,8 +23,9 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 
+from pipeline.records import ArticleFilter
 from pipeline.serve import limits
-from pipeline.serve.queries import KNOWN_FLAGS, ArticleFilter
+from pipeline.serve.queries import KNOWN_FLAGS
 
 _LIMIT = re.compile(r"[1-9]\d{0,3}", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)

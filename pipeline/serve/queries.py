@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from pipeline.records import ArticleFilter
 from pipeline.serve.cursors import CursorError, decode_cursor, encode_cursor
 from pipeline.serve.readers import readers, sql_for
 from pipeline.serve.shapes import (
@@ -50,19 +51,6 @@ HISTORY_TYPES = ("article_added", "canonical_changed", "canonical_status", "clus
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleFilter:
-    """The filters of ``GET /articles``; ``canonical=None`` means every article, copies included."""
-
-    canonical: bool | None = True
-    site: str | None = None
-    published_since: date | datetime | None = None
-    ingested_since: datetime | None = None
-    flag: str | None = None
-    q: str | None = None
-    cluster_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

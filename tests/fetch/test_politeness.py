@@ -34,7 +34,8 @@ import pytest
 import redis
 
 from pipeline.fetch.client import Fetcher
-from pipeline.fetch.politeness import LocalHostGate, RedisHostGate
+from pipeline.fetch.politeness import LocalHostGate
+from pipeline.shared.host_gate import RedisHostGate
 from tests.support.db import under_ci
 from tests.support.http import loopback_settings
 

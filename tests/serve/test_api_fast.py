@@ -23,9 +23,9 @@ import httpx
 import pytest
 from sqlalchemy import Text, cast, func, insert, select
 
+from pipeline.records import ArticleFilter
 from pipeline.serve import cursors, queries, shapes
 from pipeline.serve.api import create_app, serve_in_thread
-from pipeline.serve.queries import ArticleFilter
 from pipeline.settings import Settings
 from pipeline.store import ArticleRow, ClusterRow, EventRow, PageRow, SourceRow, Store
 from tests.support.db import temporary_database
