@@ -348,6 +348,35 @@ def _compare_losses(x: _Member, ref: _Member) -> dict[str, Any]:
     }
 
 
+def _rank(pool: list[int], sizes: Mapping[int, int], articles: Mapping[int, Article], credit: Mapping[int, int],
+          self_canonical: Mapping[int, bool]) -> list[int]:
+    """The pool from the most to the least canonical: whole versions before excerpts, then credit, a
+    self-declared canonical, completeness, the earliest date, length, and the URL to break ties."""
+    longest = max(sizes[i] for i in pool)
+    return sorted(
+        pool,
+        key=lambda i: (
+            sizes[i] < PARTIAL_BELOW * longest,  # an excerpt is never the canonical
+            -credit[i],
+            not self_canonical[i],
+            sizes[i] < COMPLETE_WITHIN * longest,
+            articles[i].published or "9999",
+            -sizes[i],
+            articles[i].url,
+        ),
+    )
+
+
+def standing(articles: Mapping[int, Article], sizes: Mapping[int, int]) -> list[int]:
+    """Every article from the most to the least canonical, flags aside (``decide`` ranks only unflagged ones):
+    how a large cluster picks the panel it decides in full (``pipeline.dedup.panel``)."""
+    ids = sorted(articles, key=lambda i: articles[i].url)
+    members = {i: _Member(i, a, ()) for i, a in articles.items()}
+    credit = _credit(ids, members)
+    self_canonical = {i: _norm_url(a.canonical_url) == _norm_url(a.url) for i, a in articles.items()}
+    return _rank(ids, sizes, articles, credit, self_canonical)
+
+
 def decide(
     articles: Mapping[int, Article],
     edges: Mapping[tuple[int, int], PairVerdict],
@@ -365,20 +394,10 @@ def decide(
 
     self_canonical = {i: _norm_url(m.article.canonical_url) == _norm_url(m.article.url) for i, m in members.items()}
 
+    sizes = {i: m.size for i, m in members.items()}
+
     def rank(pool: list[int]) -> list[int]:
-        longest = max(members[i].size for i in pool)
-        return sorted(
-            pool,
-            key=lambda i: (
-                members[i].size < PARTIAL_BELOW * longest,  # an excerpt is never the canonical
-                -credit[i],
-                not self_canonical[i],
-                members[i].size < COMPLETE_WITHIN * longest,
-                members[i].article.published or "9999",
-                -members[i].size,
-                members[i].article.url,
-            ),
-        )
+        return _rank(pool, sizes, articles, credit, self_canonical)
 
     unspun = [i for i in ids if i not in spun] or ids
     references = rank(unspun)[:REFERENCES]

@@ -17,14 +17,34 @@ from typing import Any, Protocol
 
 from pipeline.dedup.canonical import decide
 from pipeline.dedup.cluster import partition
-from pipeline.dedup.fingerprint import fingerprint_tokens
-from pipeline.dedup.index import LSHIndex
+from pipeline.dedup.fingerprint import estimate_jaccard, fingerprint_tokens
+from pipeline.dedup.index import StoreLSHIndex, screen
+from pipeline.dedup.panel import SMALL_CLUSTER, decide_large
 from pipeline.dedup.policy import DecisionPolicy
 from pipeline.dedup.verify import MIN_JACCARD3, spun_part, verify_articles
-from pipeline.records import Article, DedupOutcome, PairVerdict, Signature
+from pipeline.records import Article, DedupOutcome, MemberDecision, PairVerdict, Signature
 from pipeline.settings import Settings, get_settings
 from pipeline.store import Store
 from pipeline.text import tokenize, trigram_set
+
+#: Judgments and relations kept for large clusters (entries, least recently used dropped first).
+MEMO_SIZE = 100_000
+#: A shorter text this much contained in a longer one is a part of it, whatever their Jaccard.
+EXCERPT_CONTAINED = 0.8
+
+
+class LRUDict(OrderedDict):  # type: ignore[type-arg]
+    """A dict that forgets its least recently written entries past ``size``."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
 
 
 class CandidateIndex(Protocol):
@@ -57,16 +77,21 @@ class Deduplicator:
         self._dirty: set[int] = store.pending() if self.policy.every > 1 else set()  # left by a run that stopped
         self._articles: OrderedDict[int, tuple[Article, Sequence[str]]] = OrderedDict()
         self._cache_size = cache_size
+        # large clusters (``panel``): members' judgments against their canonical, and computed relations
+        self._judged: LRUDict[tuple[int, int], MemberDecision] = LRUDict(MEMO_SIZE)
+        self._verdicts: LRUDict[tuple[int, int], PairVerdict] = LRUDict(MEMO_SIZE)
 
     @property
     def index(self) -> CandidateIndex:
-        """The candidate index (an in-process one over the store's signatures unless one was given)."""
+        """The candidate index: the store's own (``StoreLSHIndex``) unless one was given. A store written before
+        the index table existed is indexed once, from its signatures, on first use."""
         if self._index is None:
-            local = LSHIndex(self.settings.num_perm)
-            for article_id, sig in self.store.signatures():
-                if sig.n_tokens >= self.settings.min_tokens:
-                    local.insert(article_id, sig)
-            self._index = local
+            index = StoreLSHIndex(self.store, self.settings.num_perm)
+            if not self.store.has_bands():
+                with self.store.unit():
+                    index.insert_many((i, sig) for i, sig in self.store.signatures()
+                                      if sig.n_tokens >= self.settings.min_tokens)
+            self._index = index
         return self._index
 
     def _remember(self, article_id: int, article: Article, tokens: Sequence[str]) -> None:
@@ -124,11 +149,12 @@ class Deduplicator:
         self._remember(article_id, article, tokens)
         if sig.n_tokens < self.settings.min_tokens:
             return outcome
-        candidates = self._match(article_id, sig)
+        found = self._match(article_id, sig)
+        candidates = screen(sig, self.store.signatures_of(found)) if found else []
         outcome.candidates = len(candidates)
         if not candidates:
             return outcome
-        others = self.articles(candidates)
+        others = self.articles(set(candidates))
         edges: dict[tuple[int, int], PairVerdict] = {}
         for other_id, (other, other_tokens) in others.items():
             language = min(filter(None, [article.language, other.language]), default=None)
@@ -178,11 +204,37 @@ class Deduplicator:
 
     def _recluster(self, article_id: int) -> tuple[list[dict[str, Any]], set[int]]:
         component, edges = self.store.component_edges(article_id)
-        loaded = self.articles(component)
+        if len(component) <= SMALL_CLUSTER:
+            loaded = self.articles(component)
+            sizes = {i: len(t) for i, (_a, t) in loaded.items()}
+            groups = partition(sizes, {i: a.url for i, (a, _t) in loaded.items()}, edges,
+                               self._exact_compatibility(component))
+        else:  # a big story: compatibility from the stored signatures, no text read for it
+            sigs = self.store.signatures_of(component)
+            sizes = {i: sigs[i].n_tokens for i in component}
+            groups = partition(sizes, self.store.article_urls(component), edges,
+                               self._estimated_compatibility(sigs))
+        cluster_ids = self.store.assign_clusters(groups)
+        changes: list[dict[str, Any]] = []
+        for group, cluster_id in zip(groups, cluster_ids, strict=True):
+            group_edges = {k: v for k, v in edges.items() if k[0] in group and k[1] in group}
+            loaded = self.articles(group)
+            if len(group) <= SMALL_CLUSTER:
+                decision = decide({i: loaded[i][0] for i in group}, group_edges, {i: loaded[i][1] for i in group})
+            else:
+                decision = decide_large({i: loaded[i][0] for i in group}, {i: sizes[i] for i in group},
+                                        lambda i, loaded=loaded: loaded[i][1],
+                                        lambda a, b, e=group_edges, loaded=loaded: self._verdict(a, b, e, loaded),
+                                        self._judged)
+            changes.extend(self.store.apply_decision(cluster_id, decision))
+        return changes, component
+
+    def _exact_compatibility(self, component: set[int]) -> Callable[[int, int], bool]:
+        """May two articles of a small component share a group: their word 3-grams, exactly."""
         grams: dict[int, AbstractSet[str]] = {}
-        EXCERPT_CONTAINED = 0.8
 
         def compatible(a: int, b: int) -> bool:
+            loaded = self.articles({a, b})
             for i in (a, b):
                 if i not in grams:
                     grams[i] = trigram_set(loaded[i][1])
@@ -196,12 +248,34 @@ class Deduplicator:
             # below the 3-gram floor only when spinning broke the 3-grams of a text that is still there
             return spun_part(loaded[a][1], loaded[b][1])
 
-        groups = partition({i: len(t) for i, (_a, t) in loaded.items()},
-                           {i: a.url for i, (a, _t) in loaded.items()}, edges, compatible)
-        cluster_ids = self.store.assign_clusters(groups)
-        changes: list[dict[str, Any]] = []
-        for group, cluster_id in zip(groups, cluster_ids, strict=True):
-            group_edges = {k: v for k, v in edges.items() if k[0] in group and k[1] in group}
-            decision = decide({i: loaded[i][0] for i in group}, group_edges, {i: loaded[i][1] for i in group})
-            changes.extend(self.store.apply_decision(cluster_id, decision))
-        return changes, component
+        return compatible
+
+    def _estimated_compatibility(self, sigs: dict[int, Signature]) -> Callable[[int, int], bool]:
+        """The same test for a big component, from the MinHash estimate of the 3-gram Jaccard (and of the
+        containment it implies); only a pair the estimate rejects has its texts aligned (``spun_part``)."""
+
+        def compatible(a: int, b: int) -> bool:
+            jaccard = estimate_jaccard(sigs[a].values["w3"], sigs[b].values["w3"])
+            if jaccard >= MIN_JACCARD3:
+                return True
+            na, nb = max(1, sigs[a].n_tokens - 2), max(1, sigs[b].n_tokens - 2)
+            if jaccard * (na + nb) / (1 + jaccard) / min(na, nb) >= EXCERPT_CONTAINED:
+                return True
+            loaded = self.articles({a, b})
+            return spun_part(loaded[a][1], loaded[b][1])
+
+        return compatible
+
+    def _verdict(self, a: int, b: int, edges: dict[tuple[int, int], PairVerdict],
+                 loaded: dict[int, tuple[Article, Sequence[str]]]) -> PairVerdict:
+        """The relation of two members (a < b): stored, or aligned once and kept."""
+        stored = edges.get((a, b))
+        if stored is not None:
+            return stored
+        found = self._verdicts.get((a, b))
+        if found is None:
+            (x, xt), (y, yt) = loaded[a], loaded[b]
+            language = min(filter(None, [x.language, y.language]), default=None)
+            found = verify_articles(x.url, xt, y.url, yt, language)
+            self._verdicts[(a, b)] = found
+        return found

@@ -121,6 +121,17 @@ class EdgeRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class LSHBandRow(Base):
+    """One band bucket entry of the persisted LSH index (``pipeline.dedup.index.StoreLSHIndex``): the band's
+    64-bit key and an article in that bucket. The primary key is the bucket then the article, so a query is
+    an index range per band, and the table is the index (no row ids in SQLite)."""
+
+    __tablename__ = "lsh_bands"
+    __table_args__ = {"sqlite_with_rowid": False}
+    band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    article_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
 class PendingRow(Base):
     """Articles whose cluster is yet to be re-decided (batched ingest); survives a crash mid-run."""
 

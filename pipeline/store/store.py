@@ -40,6 +40,7 @@ from pipeline.store.schema import (
     EdgeRow,
     ErrorRow,
     EventRow,
+    LSHBandRow,
     PageRow,
     PendingRow,
     RunRow,
@@ -110,6 +111,14 @@ class Store:
             .values(canonical_id=bindparam("a")),
             "insert_signature": SignatureRow.__table__.insert(),
             "insert_event": EventRow.__table__.insert(),
+            "signatures_of": select(SignatureRow.article_id, SignatureRow.kinds, SignatureRow.data,
+                                    SignatureRow.n_tokens)
+            .where(SignatureRow.article_id.in_(bindparam("ids", expanding=True))),
+            "band_members": select(LSHBandRow.band_key, LSHBandRow.article_id)
+            .where(LSHBandRow.band_key.in_(bindparam("keys", expanding=True))),
+            "add_bands": _insert(self.engine)(LSHBandRow.__table__).on_conflict_do_nothing(),
+            "remove_bands": LSHBandRow.__table__.delete().where(
+                LSHBandRow.article_id == bindparam("a"), LSHBandRow.band_key.in_(bindparam("keys", expanding=True))),
             "stored_page": select(pages.c.id, pages.c.content_hash, a.c.id)
             .select_from(pages.outerjoin(a, a.c.page_id == pages.c.id))
             .where(pages.c.url_key == bindparam("k")),
@@ -309,11 +318,53 @@ class Store:
             rows = s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids))) if ids else []
             return {r.id: row_to_article(r) for r in rows}
 
+    def article_urls(self, ids: Iterable[int]) -> dict[int, str]:
+        """id → URL of these articles (a big component is partitioned from this and the signatures)."""
+        ids = list(ids)
+        with self._begin(read=True) as c:
+            return dict(c.execute(select(ArticleRow.id, ArticleRow.url).where(ArticleRow.id.in_(ids))).all())
+
     def article_rows(self, ids: Iterable[int]) -> dict[int, ArticleRow]:
         ids = list(ids)
         with self.session() as s:
             rows = s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids))) if ids else []
             return {r.id: r for r in rows}
+
+    def signatures_of(self, ids: Iterable[int]) -> dict[int, Signature]:
+        """The stored signatures of these articles (the candidate filter reads them before any text)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        with self._begin(read=True) as c:
+            rows = c.execute(self._stmts["signatures_of"], {"ids": ids}).all()
+        return {r[0]: decode_signature(r[1], r[2], r[3]) for r in rows}
+
+    # the persisted LSH index (pipeline.dedup.index.StoreLSHIndex) ----------------------------
+    def band_members(self, band_keys: list[int]) -> list[tuple[int, int]]:
+        """(band key, article id) of every article in these buckets."""
+        with self._begin(read=True) as c:
+            return [(r[0], r[1]) for r in c.execute(self._stmts["band_members"], {"keys": band_keys})]
+
+    def add_bands(self, rows: list[tuple[int, int]]) -> None:
+        """Put articles into buckets, ``(band key, article id)``; an entry already there is kept as it is."""
+        if rows:
+            with self._begin() as c:
+                c.execute(self._stmts["add_bands"], [{"band_key": k, "article_id": a} for k, a in rows])
+
+    def remove_bands(self, article_id: int, band_keys: list[int]) -> None:
+        """Take an article out of these buckets."""
+        with self._begin() as c:
+            c.execute(self._stmts["remove_bands"], {"a": article_id, "keys": band_keys})
+
+    def indexed_articles(self) -> set[int]:
+        """Every article in some bucket (a whole scan: for inspection and tests, not for the hot path)."""
+        with self._begin(read=True) as c:
+            return set(c.execute(select(LSHBandRow.article_id).distinct()).scalars())
+
+    def has_bands(self) -> bool:
+        """Whether the persisted index holds anything (a store written before it existed holds nothing)."""
+        with self._begin(read=True) as c:
+            return c.execute(select(LSHBandRow.band_key).limit(1)).first() is not None
 
     def signatures(self) -> Iterator[tuple[int, Signature]]:
         with self.session() as s:

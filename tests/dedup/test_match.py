@@ -41,7 +41,7 @@ def _signatures(count: int, seed: int) -> list[Signature]:
 
 def test_index_candidates_match_datasketch_lsh():
     sigs = _signatures(60, seed=5)
-    ours = LSHIndex(128)
+    ours = LSHIndex(128, cap=None)
     theirs = {kind: MinHashLSH(num_perm=128, params=(bands, rows)) for kind, (_n, bands, rows) in KINDS.items()}
     total = 0
     for i, sig in enumerate(sigs):
@@ -66,3 +66,15 @@ def test_index_remove_forgets_the_article():
     assert 0 not in index.query(sigs[0]) and 0 not in index and len(index) == 4
     index.insert(0, sigs[0])
     assert 0 in index.query(sigs[0])
+
+
+def test_a_full_bucket_keeps_its_first_articles_and_still_finds_them():
+    """Capped buckets: 40 copies of one text leave BUCKET_CAP of them indexed, and every later copy is a
+    candidate of exactly those, so a story's copies find the story without growing its buckets."""
+    sig = _signatures(1, seed=3)[0]
+    index = LSHIndex(128, cap=4)
+    for i in range(40):
+        found = index.query_insert(i, sig)
+        assert found == set(range(min(i, 4)))
+    other = _signatures(1, seed=4)[0]
+    assert index.query_insert(100, other).isdisjoint(range(4, 40))

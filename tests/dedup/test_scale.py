@@ -1,0 +1,148 @@
+"""Flat cost at scale, as behaviour: the index lives in the store, candidates are screened before any text is
+read, and a story carried by many sites is one cluster decided in bounded steps, whatever the arrival order."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import delete, func, select
+
+import pipeline.dedup.deduplicator
+from pipeline.dedup import DecisionPolicy, Deduplicator
+from pipeline.dedup.index import VERIFY_MAX, StoreLSHIndex
+from pipeline.dedup.panel import PANEL, SMALL_CLUSTER
+from pipeline.ingest.steps import ingest_page
+from pipeline.records import Page
+from pipeline.settings import Settings
+from pipeline.store import ArticleRow, EdgeRow, Store
+from pipeline.store.schema import LSHBandRow
+from tests.support.pages import UNRELATED_PARAGRAPHS
+from tests.support.world import PIER, PIER_TITLE, page, scrape, spin
+
+ORIGINAL = "https://westmereherald.example/2025/pier"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = Store(db_url)
+    yield s
+    s.close()
+
+
+def story(copies: int) -> list[tuple[Page, str]]:
+    """The original and ``copies`` copies on other sites: verbatim, spun, scraped (link texts cut, byline
+    gone), attributed; with the kind of each."""
+    credit = f'<p>This article was first published by <a href="{ORIGINAL}">Westmere Herald</a>.</p>'
+    pages = [(Page(ORIGINAL, page(PIER_TITLE, PIER, site="Westmere Herald", host="westmereherald.example",
+                                  date="2025-06-01", byline="Rosa Lindgren")), "original")]
+    kinds = ("verbatim", "spun", "scraped", "attributed")
+    for n in range(copies):
+        kind = kinds[n % len(kinds)]
+        host = f"site{n:03d}.example"
+        paragraphs = [spin(p) for p in PIER] if kind == "spun" else [scrape(p) for p in PIER] \
+            if kind == "scraped" else PIER
+        body = page(PIER_TITLE, paragraphs, site=f"Site {n}", host=host, date="2025-07-01",
+                    byline=None if kind == "scraped" else "Rosa Lindgren", extra=credit if kind == "attributed" else "")
+        pages.append((Page(f"https://{host}/news/pier-{n}", body), kind))
+    return pages
+
+
+def ingest_all(store: Store, pages: list[tuple[Page, str]], every: int = 7) -> Deduplicator:
+    """Through the per-page step, deciding every ``every`` related arrivals (batches cut the story in parts)."""
+    dedup = Deduplicator(store, Settings(), policy=DecisionPolicy(every=every, seconds=3600))
+    for p, _kind in pages:
+        ingest_page(p, store, dedup, None)
+    dedup.flush()
+    return dedup
+
+
+def decisions(store: Store) -> dict[str, tuple[frozenset[str], bool, tuple[str, ...]]]:
+    """url → (its cluster's URLs, canonical, flags): what must not depend on arrival order."""
+    with store.session() as s:
+        rows = s.execute(select(ArticleRow.url, ArticleRow.cluster_id, ArticleRow.is_canonical,
+                                ArticleRow.flags)).all()
+    members: dict[int, set[str]] = {}
+    for url, cluster, _c, _f in rows:
+        members.setdefault(cluster, set()).add(url)
+    return {url: (frozenset(members[cluster]), bool(canonical), tuple(sorted(flags or [])))
+            for url, cluster, canonical, flags in rows}
+
+
+def test_a_story_on_many_sites_is_one_cluster_decided_in_bounded_steps(store: Store, tmp_path) -> None:
+    copies = 3 * SMALL_CLUSTER
+    pages = story(copies)
+    rng = random.Random(5)
+    rng.shuffle(pages)
+    ingest_all(store, pages)
+    got = decisions(store)
+    kind_of = {p.url: kind for p, kind in pages}
+    assert len({cluster for cluster, _c, _f in got.values()}) == 1  # one story, one cluster
+    assert [url for url, (_m, canonical, _f) in got.items() if canonical] == [ORIGINAL]
+    assert {url for url, (_m, _c, flags) in got.items() if "spun" in flags} == \
+        {url for url, kind in kind_of.items() if kind == "spun"}
+    assert {url for url, (_m, _c, flags) in got.items() if "scraped" in flags} == \
+        {url for url, kind in kind_of.items() if kind == "scraped"}
+    with store.session() as s:
+        relations = s.scalar(select(func.count()).select_from(EdgeRow))
+        evidence = {url: ev for url, ev in s.execute(select(ArticleRow.url, ArticleRow.evidence))}
+    # relations are O(copies): each arrival is aligned with at most VERIFY_MAX of its closest candidates
+    assert relations <= VERIFY_MAX * (copies + 1)
+    judged = [url for url, ev in evidence.items() if ev.get("judged_against") == ORIGINAL]
+    assert len(judged) == copies + 1 - PANEL  # beyond the panel, every member is judged against the canonical
+
+    # the same pages in another order, other batches: the same clusters, canonical and flags
+    other = Store(f"sqlite:///{tmp_path / 'reversed.db'}")
+    try:
+        ingest_all(other, list(reversed(pages)), every=11)
+        assert decisions(other) == got
+    finally:
+        other.close()
+
+
+def test_the_index_lives_in_the_store(store: Store) -> None:
+    """A second deduplicator (another run, another process) finds what the first indexed without loading
+    anything; a store written before the index table existed is indexed from its signatures on first use."""
+    pages = story(1)
+    ingest_all(store, pages[:1])
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(LSHBandRow)) > 0
+    fresh = Deduplicator(store, Settings())
+    result = ingest_page(pages[1][0], store, fresh, None)
+    assert result.related == 1
+
+    with store.session() as s:
+        s.execute(delete(LSHBandRow))
+    assert not store.has_bands()
+    later = Deduplicator(store, Settings())
+    assert isinstance(later.index, StoreLSHIndex) and len(later.index) == 2
+
+
+def test_candidates_are_screened_before_any_text_is_read(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even when the index returns every stored article, unrelated ones are dropped on their signatures:
+    no text is loaded for them and nothing is aligned."""
+    dedup = Deduplicator(store, Settings())
+    for n in range(12):
+        words = [f"{p} {n}" for p in UNRELATED_PARAGRAPHS]
+        rng = random.Random(n)
+        for p in range(len(words)):
+            tokens = words[p].split()
+            rng.shuffle(tokens)
+            words[p] = " ".join(tokens)
+        ingest_page(Page(f"https://u{n}.example/a", page(f"Story {n}", words, site=f"U{n}", host=f"u{n}.example")),
+                    store, dedup, None)
+    everything = set(range(1, 100))
+    monkeypatch.setattr(dedup.index, "query_insert", lambda article_id, sig: everything - {article_id})
+    loaded: list[set[int]] = []
+    real_articles = Deduplicator.articles
+    monkeypatch.setattr(Deduplicator, "articles", lambda self, ids: loaded.append(set(ids)) or real_articles(self, ids))
+    aligned: list[int] = []
+    real_verify = pipeline.dedup.deduplicator.verify_articles
+    monkeypatch.setattr(pipeline.dedup.deduplicator, "verify_articles",
+                        lambda *a, **k: aligned.append(1) or real_verify(*a, **k))
+    outcome = dedup.add(store.add_page(Page("https://v.example/a", b"x"), None),
+                        pipeline.dedup.deduplicator.Article(url="https://v.example/a", title="t",
+                                                            text="\n\n".join(PIER), paragraphs=tuple(PIER)))
+    assert outcome.candidates == 0 and outcome.related == 0
+    assert not aligned and not [ids for ids in loaded if ids]
