@@ -9,7 +9,8 @@ second always finds the first in the buckets.
 Banding is the same as :class:`pipeline.dedup.index.LSHIndex` (same kinds, bands and rows per band; band ``i`` of a
 kind is rows ``[i*r, (i+1)*r)`` of that kind's values), so both deployments see the same candidates: two
 articles collide in a band exactly when the band's rows are equal (up to the hash collisions quantified below,
-which can only add a candidate, never lose one, and every candidate is verified anyway).
+which can only add a candidate, never lose one, and every candidate is verified anyway), and buckets are
+capped the same way (a full bucket keeps its first ``cap`` members; ``pipeline.dedup.index`` says why).
 
 Key layout, chosen for memory: a Redis key costs ~100 bytes of overhead, an entry in a small (listpack) hash
 ~11, and an article has 96 band buckets, so buckets are fields of shared hashes, not keys. Measured with
@@ -57,6 +58,7 @@ import numpy as np
 import xxhash
 
 from pipeline.dedup.fingerprint import KINDS
+from pipeline.dedup.index import BUCKET_CAP
 from pipeline.records import Signature
 from pipeline.shared import keys
 
@@ -84,6 +86,7 @@ local mode = ARGV[2]
 local limit = tonumber(ARGV[4])
 local kp, shards, fields = ARGV[5], ARGV[6], ARGV[7]
 local sw, fw = tonumber(ARGV[8]), tonumber(ARGV[9])
+local cap = tonumber(ARGV[10])
 local query = mode ~= 'i'
 local write = mode ~= 'q'
 if write and redis.call('HSETNX', KEYS[1], ARGV[3], 1) == 0 then
@@ -133,7 +136,13 @@ for j = 0, #fields / fw - 1 do
         for m in string.gmatch(v, '%d+') do found(m) end
       end
     end
-    if write then append(key, field, v) end
+    if write then
+      -- a full bucket keeps its members: the story they share is found through them (capped buckets)
+      local held
+      if v == '+' then held = redis.call('SCARD', key .. ':' .. field)
+      else held = select(2, string.gsub(v, ',', ',')) + 1 end
+      if cap == 0 or held < cap then append(key, field, v) end
+    end
   end
 end
 return out
@@ -194,13 +203,16 @@ class RedisLSHIndex:
         prefix: str = "reprint",
         *,
         capacity: int = DEFAULT_CAPACITY,
+        cap: int | None = BUCKET_CAP,
     ) -> None:
+        """``cap``: articles a bucket keeps (as ``pipeline.dedup.index``; None: no cap)."""
         for kind, (_n, bands, rows) in KINDS.items():
             if bands * rows > num_perm:
                 raise ValueError(f"kind {kind}: {bands} bands x {rows} rows exceed num_perm={num_perm}")
         self.client = client
         self.num_perm = num_perm
         self.prefix = prefix
+        self.cap = cap
         self.ns = keys.index_namespace(prefix)
         self._kinds = [(kind, index, bands, rows) for index, (kind, (_n, bands, rows)) in enumerate(KINDS.items())]
         self.bands_per_article = sum(bands for _k, _i, bands, _r in self._kinds)
@@ -293,7 +305,7 @@ class RedisLSHIndex:
         registry, slot = self._registry(article_id)
         return self._query_insert(
             keys=[registry, self._count_key],
-            args=[article_id, mode, slot, INLINE_MAX, *self._tail(sig)],
+            args=[article_id, mode, slot, INLINE_MAX, *self._tail(sig), self.cap or 0],
             client=client,
         )
 

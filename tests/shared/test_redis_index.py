@@ -135,6 +135,17 @@ def page_for(article: Article) -> Page:
 
 
 # --- the index itself ----------------------------------------------------------------------------------------
+def test_buckets_are_capped_like_the_local_index(redis_client: redis.Redis, prefix: str) -> None:
+    """A story's copies fill a bucket up to the cap; later copies find exactly the first ones, as locally."""
+    shared = RedisLSHIndex(redis_client, NUM_PERM, prefix, cap=4)
+    local = LSHIndex(NUM_PERM, cap=4)
+    sig = random_signature(np.random.default_rng(11))
+    for article_id in range(1, 30):
+        expected = set(range(1, min(article_id, 5)))  # the first four copies, never more
+        assert shared.query_insert(article_id, sig) == local.query_insert(article_id, sig) == expected
+    assert shared.query(sig) == {1, 2, 3, 4}
+
+
 def test_same_candidates_as_lshindex(redis_client: redis.Redis, prefix: str) -> None:
     """Same bands, same semantics: every step of query_insert gives the in-process index's candidates."""
     shared = RedisLSHIndex(redis_client, NUM_PERM, prefix)
@@ -155,7 +166,7 @@ def test_same_candidates_as_lshindex(redis_client: redis.Redis, prefix: str) -> 
 
 
 def test_idempotent_insert_overflow_and_remove(redis_client: redis.Redis, prefix: str) -> None:
-    index = RedisLSHIndex(redis_client, NUM_PERM, prefix)
+    index = RedisLSHIndex(redis_client, NUM_PERM, prefix, cap=None)
     rng = np.random.default_rng(3)
     sig = random_signature(rng)
     assert index.query_insert(1, sig) == set()
