@@ -141,6 +141,7 @@ class PageResult:
     cluster_id: int | None = None
     related: int = 0
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (stage, kind, message)
+    verified: int = 0  # candidate pairs that reached alignment
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,7 @@ class IngestSummary:
     unchanged: int = 0
     changed: int = 0
     joined: int = 0
+    verified: int = 0  # candidate pairs that reached alignment (near the true relatives, whatever the store size)
     clusters: int = 0
     multi_clusters: int = 0
     articles_total: int = 0
@@ -196,6 +198,13 @@ class IngestSummary:
         if len(self.notes) < MAX_NOTES:
             self.notes.append(note)
 
+    def take_totals(self, totals: dict[str, Any]) -> None:
+        """The store-wide figures (``Store.totals``) at the end of the run."""
+        self.articles_total = totals["articles"]
+        self.clusters = totals["clusters"]
+        self.multi_clusters = totals["multi_clusters"]
+        self.flags = dict(totals["flags"])
+
     def counts(self) -> dict[str, Any]:
         """The JSON-able counts stored with the run."""
         return {
@@ -204,6 +213,7 @@ class IngestSummary:
             "unchanged": self.unchanged,
             "changed": self.changed,
             "joined": self.joined,
+            "verified_pairs": self.verified,
             "clusters": self.clusters,
             "multi_clusters": self.multi_clusters,
             "articles_total": self.articles_total,

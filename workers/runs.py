@@ -171,6 +171,7 @@ def build_summary(store: Store, state: RunState) -> IngestSummary:
             summary.articles += 1
             if outcome.get("joined"):
                 summary.joined += 1
+            summary.verified += int(outcome.get("verified") or 0)
         elif kind == "unchanged":
             summary.unchanged += 1
         elif kind == "changed":
@@ -180,11 +181,7 @@ def build_summary(store: Store, state: RunState) -> IngestSummary:
         source = specs.get(row.source_id, "") if row.source_id is not None else ""
         summary.note(ErrorNote(source, row.url, row.stage, row.kind, row.message, row.level),
                      failed_source=source or None)
-    sizes = store.cluster_sizes()
-    summary.clusters = len(sizes)
-    summary.multi_clusters = sum(1 for _, n in sizes if n > 1)
-    summary.articles_total = sum(n for _, n in sizes)
-    summary.flags = store.flag_counts()
+    summary.take_totals(store.totals())
     started, finished = state.times()
     summary.elapsed = (finished or time.time()) - started
     return summary

@@ -418,7 +418,7 @@ def dedup_article(self: PageTask, run_id: int, source_id: int | None, page_id: i
         for stage, kind, message in result.warnings:
             steps.record_warning(proc.store, stage, kind, message, source="", url=url, source_id=source_id,
                                  run_id=run_id)
-    self.finish_page(run_id, source_id, url, "article", joined=bool(result.related))
+    self.finish_page(run_id, source_id, url, "article", joined=bool(result.related), verified=result.verified)
     return result.article_id
 
 __all__ = ["dedup_article", "discover_source", "extract_page", "fetch_url", "scheduled_ingest", "start_run"]

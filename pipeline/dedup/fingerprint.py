@@ -6,6 +6,10 @@ One signature kind cannot serve both verbatim republication and spinning, so eac
 - ``w1``: the set of words, indexed with longer bands: finds spun copies whose n-grams are broken by
   substitution but whose vocabulary mostly survives.
 Permutations are built once per process and hashing uses xxh32, so a signature costs a few hundred µs.
+The values are datasketch's ``MinHash`` (scheme ``affine32``) computed in one numpy pass without the object;
+the permutations are drawn here the way datasketch draws them (``numpy.random.RandomState(seed)``: odd
+multipliers ``a``, offsets ``b``), because importing datasketch pulls in scipy and cost 0.7 s of every
+``reprint`` start. ``tests/dedup/test_match.py`` checks both against datasketch itself.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from functools import lru_cache
 
 import numpy as np
 import xxhash
-from datasketch import MinHash
 
 from pipeline.records import Article, Signature
 from pipeline.text import shingles, tokenize, trigram_set
@@ -36,15 +39,12 @@ def _hash(data: bytes) -> int:
 
 
 @lru_cache(maxsize=4)
-def _prototype(num_perm: int) -> MinHash:
-    """A datasketch MinHash holding the permutations every signature uses (built once per process)."""
-    return MinHash(num_perm=num_perm, seed=SEED, hashfunc=_hash, scheme=SCHEME)
-
-
-@lru_cache(maxsize=4)
 def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    a, b = _prototype(num_perm).permutations
-    return a.astype(np.uint32), b.astype(np.uint32)
+    """The affine permutations ``h → a*h + b (mod 2**32)`` of every signature (built once per process)."""
+    gen = np.random.RandomState(SEED)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)  # odd: a bijection
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 # MurmurHash3's 32-bit finalizer, which datasketch's affine32 scheme applies before its permutations

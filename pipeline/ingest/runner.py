@@ -121,6 +121,7 @@ class _Runner:
         if result.status == "stored":
             self.summary.articles += 1
             self.summary.joined += result.related > 0
+            self.summary.verified += result.verified
         elif result.status == "changed":
             self.summary.changed += 1
         else:
@@ -133,11 +134,7 @@ class _Runner:
         assert self.summary is not None
         if self.dedup is not None:
             self.dedup.flush()
-        sizes = self.store.cluster_sizes()
-        self.summary.clusters = len(sizes)
-        self.summary.multi_clusters = sum(1 for _, n in sizes if n > 1)
-        self.summary.articles_total = sum(n for _, n in sizes)
-        self.summary.flags = self.store.flag_counts()
+        self.summary.take_totals(self.store.totals())
         self.store.finish_run(self.summary.run_id, self.summary.counts())
 
     # --- the event loop side -------------------------------------------------------------------

@@ -163,7 +163,8 @@ def dedup_article(dedup: Deduplicator, page_id: int, article: Article,
         if existing is None:
             raise
         return PageResult("stored", existing, warnings=list(warnings or []))
-    return PageResult("stored", outcome.article_id, outcome.cluster_id, outcome.related, list(warnings or []))
+    return PageResult("stored", outcome.article_id, outcome.cluster_id, outcome.related, list(warnings or []),
+                      verified=outcome.candidates)
 
 
 def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | None) -> PageResult:

@@ -194,7 +194,9 @@ Index("ix_articles_canonical", ArticleRow.is_canonical, ArticleRow.id)
 Index("ix_articles_site", ArticleRow.site, ArticleRow.id)
 Index("ix_articles_published", ArticleRow.published, ArticleRow.is_canonical, ArticleRow.id)
 Index("ix_articles_created_at", ArticleRow.created_at, ArticleRow.is_canonical, ArticleRow.id)
-for _flag in ("spun", "scraped"):
+#: The flags a copy can carry; each has a partial index of the articles holding it.
+FLAG_NAMES = ("spun", "scraped")
+for _flag in FLAG_NAMES:
     _holds = ArticleRow.flags.cast(Text).like(f'%"{_flag}"%')
     Index(f"ix_articles_flag_{_flag}", ArticleRow.id, sqlite_where=_holds, postgresql_where=_holds)
 del _flag, _holds

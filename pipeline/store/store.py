@@ -34,6 +34,7 @@ from pipeline.store.codecs import (
     url_key,
 )
 from pipeline.store.schema import (
+    FLAG_NAMES,
     ArticleRow,
     Base,
     ClusterRow,
@@ -544,6 +545,24 @@ class Store:
                 .order_by(size.desc(), ArticleRow.cluster_id)
             ).all()
             return [(int(c), int(n)) for c, n in rows]
+
+    def totals(self) -> dict[str, Any]:
+        """What a run's summary says of the whole store: articles, clusters with articles, clusters with copies,
+        and articles per flag. Each is a count over an index (clusters keep their size; each flag has a partial
+        index), so a summary costs the same against a million articles as against a hundred."""
+        from sqlalchemy import Text, func
+
+        with self._begin(read=True) as c:
+            articles = c.scalar(select(func.count()).select_from(ArticleRow)) or 0
+            clusters = c.scalar(select(func.count()).select_from(ClusterRow).where(ClusterRow.size > 0)) or 0
+            multi = c.scalar(select(func.count()).select_from(ClusterRow).where(ClusterRow.size > 1)) or 0
+            flags = {}
+            for flag in FLAG_NAMES:
+                n = c.scalar(select(func.count()).select_from(ArticleRow)
+                             .where(ArticleRow.flags.cast(Text).like(f'%"{flag}"%'))) or 0
+                if n:
+                    flags[flag] = int(n)
+        return {"articles": int(articles), "clusters": int(clusters), "multi_clusters": int(multi), "flags": flags}
 
     def flag_counts(self) -> dict[str, int]:
         """How many articles carry each flag; flags are a JSON list, so they are counted here."""

@@ -11,7 +11,7 @@ import pytest
 from pipeline.dedup.canonical import decide, orphaned_punctuation
 from pipeline.dedup.cluster import partition
 from pipeline.dedup.deduplicator import Deduplicator
-from pipeline.dedup.fingerprint import _prototype, fingerprint_tokens
+from pipeline.dedup.fingerprint import _permutations, fingerprint_tokens
 from pipeline.dedup.index import LSHIndex
 from pipeline.dedup.verify import verify
 from pipeline.records import Article, Link, Page, PairVerdict
@@ -100,7 +100,7 @@ def tokens(paragraphs: list[str]) -> list[str]:
 # fingerprint and index ------------------------------------------------------------------------------------
 
 def test_permutations_are_built_once_per_process():
-    assert _prototype(128) is _prototype(128)
+    assert _permutations(128) is _permutations(128)
 
 
 def test_signature_is_deterministic_and_index_finds_near_duplicates():

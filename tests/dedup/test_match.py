@@ -7,16 +7,23 @@ import random
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from pipeline.dedup.fingerprint import KINDS, SCHEME, _hash, _prototype, fingerprint_tokens, minhash_of
+from pipeline.dedup.fingerprint import KINDS, SCHEME, SEED, _hash, _permutations, fingerprint_tokens, minhash_of
 from pipeline.dedup.index import LSHIndex
 from pipeline.records import Signature
 
 
 def _datasketch_values(items: set[str], num_perm: int = 128) -> np.ndarray:
-    m = MinHash(num_perm=num_perm, hashfunc=_hash, permutations=_prototype(num_perm).permutations, scheme=SCHEME)
+    m = MinHash(num_perm=num_perm, seed=SEED, hashfunc=_hash, scheme=SCHEME)
     if items:
         m.update_batch([s.encode("utf-8", "surrogatepass") for s in items])
     return np.asarray(m.hashvalues, dtype=np.uint32)
+
+
+def test_permutations_are_datasketchs():
+    for num_perm in (16, 128, 256):
+        theirs = MinHash(num_perm=num_perm, seed=SEED, hashfunc=_hash, scheme=SCHEME).permutations
+        ours = _permutations(num_perm)
+        assert all(np.array_equal(np.asarray(t, dtype=np.uint32), o) for t, o in zip(theirs, ours, strict=True))
 
 
 def test_minhash_values_are_datasketchs():
