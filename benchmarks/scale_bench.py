@@ -37,6 +37,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -144,7 +145,7 @@ def story_quality(db: Path, kinds: dict[str, str], original: str) -> dict[str, o
 
 def cluster(args: argparse.Namespace) -> None:
     sizes = [int(n) for n in args.copies.split(",")]
-    with tempfile.TemporaryDirectory(prefix="reprint-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="reprint-scale-", dir=args.tmp) as tmp:
         work = Path(tmp)
         warcs = {}
         for n in sizes:
@@ -180,13 +181,228 @@ def cluster(args: argparse.Namespace) -> None:
                   f"({db_ratio:.2f}x), {rows[n][-1][3]}")
 
 
+def fill_store(db: Path, count: int, *, real: bool = True, seed: int = 3) -> None:
+    """A store of ``count`` unrelated articles made through the store's API, as ingest would leave them (page,
+    article, cluster, signature, index rows), without HTML to extract. ``real``: signatures of real synthetic
+    text; else random MinHash values and a short text (a million rows in minutes, for the start-up test)."""
+    import random as rnd
+
+    import numpy as np
+
+    from pipeline.dedup.fingerprint import KINDS, fingerprint_tokens
+    from pipeline.dedup.index import StoreLSHIndex
+    from pipeline.records import Article, Page, Signature
+    from pipeline.store import Store
+    from pipeline.text import tokenize
+
+    store = Store(f"sqlite:///{db}")
+    index = StoreLSHIndex(store)
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    batch = 1000
+    for first in range(0, count, batch):
+        with store.unit():
+            for n in range(first, min(count, first + batch)):
+                r = rnd.Random(f"fill:{seed}:{n}")
+                url = f"https://stored{n % 9973}.example/{n}"
+                if real:
+                    text = "\n\n".join(synth.article_paragraphs(r))
+                    sig = fingerprint_tokens(tokenize(text))
+                else:
+                    text = f"Stored article {n}."
+                    sig = Signature({k: rng.integers(0, 2**32, 128, dtype=np.uint32) for k in KINDS}, 400)
+                article = Article(url=url, title=f"Stored {n}", text=text, paragraphs=tuple(text.split("\n\n")),
+                                  published=f"20{10 + n % 15}-01-01", site=f"Stored {n % 9973}")
+                page_id = store.add_page(Page(url, b"<html></html>", headers={"content-type": "text/html"}), None)
+                article_id, _cluster, _new = store.add_article_once(page_id, article, sig)
+                index.insert(article_id, sig)
+        done = min(count, first + batch)
+        if done % (batch * 20) == 0 or done == count:
+            rate = done / (time.perf_counter() - started)
+            print(f"    stored {done:,}/{count:,} articles ({rate:,.0f}/s)", flush=True)
+    store.close()
+
+
+def copy_db(src: Path, dst: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{dst}{suffix}").unlink(missing_ok=True)
+        if Path(f"{src}{suffix}").exists():
+            shutil.copyfile(f"{src}{suffix}", f"{dst}{suffix}")
+
+
+def corpus(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="reprint-scale-", dir=args.tmp) as tmp:
+        work = Path(tmp)
+        new = work / "new.warc.gz"
+        write_warc(new, synth.unrelated_pages(args.new, seed=11, first=10_000_000))
+        big = work / "big.db"
+        print(f"  filling a store of {args.store:,} articles through the store's API ...", flush=True)
+        fill_store(big, args.store)
+        rows = []
+        for rep in range(args.repeats):
+            figures = {}
+            for name, source in (("empty", None), ("big", big)):
+                db = work / f"run-{name}.db"
+                if source is None:
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(f"{db}{suffix}").unlink(missing_ok=True)
+                else:
+                    copy_db(source, db)
+                done = reprint("ingest", "--no-progress", "--db", f"sqlite:///{db}", str(new))
+                counts = last_run_counts(db)
+                figures[name] = (done.cpu / args.new, done.rss, counts.get("verified_pairs", 0) / args.new)
+            rows.append(figures)
+            ratio = figures["big"][0] / figures["empty"][0]
+            print(f"  repeat {rep + 1}: empty {figures['empty'][0] * 1000:.2f} ms/page, {args.store:,} stored "
+                  f"{figures['big'][0] * 1000:.2f} ms/page: ratio {ratio:.2f}; aligned pairs per article "
+                  f"{figures['empty'][2]:.2f} / {figures['big'][2]:.2f}; peak RSS {figures['big'][1] / 2**20:.0f} MB",
+                  flush=True)
+        ratio = median([r["big"][0] / r["empty"][0] for r in rows])
+        print(f"\ncorpus size: {args.new:,} new pages into {args.store:,} stored articles vs an empty store, "
+              f"per-page CPU ratio (start-up included), median of {args.repeats}: {ratio:.2f} (target <= 1.3); "
+              f"candidate pairs aligned per new article: {median([r['big'][2] for r in rows]):.2f} "
+              f"(true relatives: 0)")
+
+
+def startup(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="reprint-scale-", dir=args.tmp) as tmp:
+        work = Path(tmp)
+        one = work / "one.html"
+        one.write_text(next(synth.unrelated_pages(1, seed=5, first=20_000_000))[1])
+        big = work / "million.db"
+        print(f"  filling a store of {args.rows:,} synthetic articles through the store's API ...", flush=True)
+        fill_store(big, args.rows, real=False)
+        print(f"  store: {big.stat().st_size / 2**30:.2f} GB")
+        rows = []
+        for rep in range(args.repeats):
+            figures = {}
+            for name, source in (("empty", None), ("full", big)):
+                db = work / f"start-{name}.db"
+                if source is None:
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(f"{db}{suffix}").unlink(missing_ok=True)
+                else:
+                    copy_db(source, db)
+                done = reprint("ingest", "--no-progress", "--db", f"sqlite:///{db}", str(one))
+                if done.code != 0:
+                    raise SystemExit(done.out)
+                figures[name] = done
+            rows.append(figures)
+            print(f"  repeat {rep + 1}: empty {figures['empty'].wall:.2f} s / {figures['empty'].rss / 2**20:.0f} MB, "
+                  f"{args.rows:,} stored {figures['full'].wall:.2f} s / {figures['full'].rss / 2**20:.0f} MB",
+                  flush=True)
+        slower = median([r["full"].wall - r["empty"].wall for r in rows])
+        rss = max(r["full"].rss for r in rows)
+        print(f"\nstart-up: `reprint ingest one.html` with {args.rows:,} stored articles is {slower:+.2f} s against an "
+              f"empty store (target <= 2 s), peak RSS {rss / 2**20:.0f} MB (target <= 1 GB)")
+
+
+def extraction_alone_cmd(warc: Path) -> list[str]:
+    """A process that does what trafilatura alone would: read the WARC, extract every HTML record."""
+    code = (
+        "import sys, trafilatura\n"
+        "from warcio.archiveiterator import ArchiveIterator\n"
+        f"with open({str(warc)!r}, 'rb') as fh:\n"
+        "    for r in ArchiveIterator(fh):\n"
+        "        if r.rec_type == 'response':\n"
+        "            body = r.content_stream().read()\n"
+        "            trafilatura.bare_extraction(body, url=r.rec_headers.get_header('WARC-Target-URI'),"
+        " with_metadata=True, include_comments=False)\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+def constant(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="reprint-scale-", dir=args.tmp) as tmp:
+        work = Path(tmp)
+        short = work / "short.warc.gz"
+        write_warc(short, synth.unrelated_pages(600, seed=21, first=30_000_000, words=(150, 380)))
+        corpora = [("dev WARC", DEV_WARC)] if DEV_WARC.exists() else []
+        corpora.append(("short pages (<400 words)", short))
+        for name, warc in corpora:
+            ratios = []
+            for rep in range(args.repeats):
+                db = work / "constant.db"
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
+                base = run(*extraction_alone_cmd(warc), env=clean_env())
+                ours = reprint("ingest", "--no-progress", "--db", f"sqlite:///{db}", str(warc))
+                ratios.append(ours.cpu / base.cpu)
+                print(f"  {name}, repeat {rep + 1}: reprint ingest {ours.cpu:.2f} s CPU, trafilatura alone "
+                      f"{base.cpu:.2f} s: {ratios[-1]:.2f}", flush=True)
+            print(f"constant factor on {name}: whole-process CPU ratio, median of {args.repeats}: "
+                  f"{median(ratios):.2f} (target <= 1.25)\n")
+
+
+def celery(args: argparse.Namespace) -> None:
+    import workers_bench
+
+    sizes = [int(n) for n in args.copies.split(",")]
+    with tempfile.TemporaryDirectory(prefix="reprint-scale-", dir=args.tmp) as tmp:
+        work = Path(tmp)
+        per = {}
+        for n in sizes:
+            pages, original = synth.wire_story(n)
+            warc = work / f"story-{n}.warc.gz"
+            write_warc(warc, ((u, h) for u, h, _k in pages))
+            seconds, seen = workers_bench.measure(warc, 2, work / f"celery-{n}.jsonl", work)
+            per[n] = seconds / seen
+            kinds = {u: k for u, _h, k in pages}
+            records = [json.loads(line) for line in (work / f"celery-{n}.jsonl").open()]
+            clusters = {r["cluster_id"] for r in records}
+            canon = [r["url"] for r in records if r["canonical"]]
+            spun = {r["url"] for r in records if "spun" in r["flags"]}
+            truth = {u for u, k in kinds.items() if k == "spun"}
+            print(f"  {n:>5} copies through 2 Celery workers: {seconds:.1f} s, {per[n] * 1000:.1f} ms/page; "
+                  f"{len(clusters)} cluster(s), original canonical: {canon == [original]}, spun flagged "
+                  f"{len(spun & truth)}/{len(truth)} (+{len(spun - truth)} others)", flush=True)
+        small = min(sizes)
+        for n in sizes:
+            print(f"celery cluster size: {n} copies {per[n] * 1000:.1f} ms/page = {per[n] / per[small]:.2f}x "
+                  f"{small} copies (target <= 1.5)")
+
+
+def parallel(args: argparse.Namespace) -> None:
+    import workers_bench
+
+    with tempfile.TemporaryDirectory(prefix="reprint-scale-", dir=args.tmp) as tmp:
+        work = Path(tmp)
+        stories = max(1, args.pages // 500)
+        pages: list[tuple[str, str]] = []
+        for k in range(stories):
+            story, _original = synth.wire_story(99, seed=100 + k)
+            pages += [(u, h) for u, h, _k in story]
+        pages += list(synth.unrelated_pages(args.pages - len(pages), seed=31, first=40_000_000))
+        synth.random.Random(9).shuffle(pages)
+        warc = work / "mixed.warc.gz"
+        write_warc(warc, pages)
+        print(f"  {len(pages):,} pages: {stories} stories of 100 versions, the rest unrelated", flush=True)
+        rate = {}
+        for processes in (1, 2):
+            seconds, seen = workers_bench.measure(warc, processes, work / f"parallel-{processes}.jsonl", work)
+            rate[processes] = seen / seconds
+            print(f"  {processes} worker process(es): {seen:,} pages in {seconds:.0f} s = {rate[processes]:.1f} "
+                  "pages/s", flush=True)
+        print(f"\nparallel: 2 workers / 1 = {rate[2] / rate[1]:.2f} (target >= 1.8)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["cluster"])
+    parser.add_argument("part", choices=["corpus", "cluster", "celery", "startup", "constant", "parallel", "all"])
     parser.add_argument("--copies", default="50,2000")
+    parser.add_argument("--store", type=int, default=100_000)
+    parser.add_argument("--new", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--pages", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tmp", default=None, help="where the temporary stores go (default: the system's)")
     args = parser.parse_args()
-    {"cluster": cluster}[args.part](args)
+    parts = {"corpus": corpus, "cluster": cluster, "celery": celery, "startup": startup, "constant": constant,
+             "parallel": parallel}
+    for name, part in parts.items():
+        if args.part in (name, "all"):
+            print(f"== {name}", flush=True)
+            part(args)
 
 
 if __name__ == "__main__":

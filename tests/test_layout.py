@@ -188,8 +188,8 @@ SURFACES = {
         "warc_checkpoint_key", "warc_plan"
     ],
     "fetch": [
-        "AddressPolicy", "Fetcher", "HostGate", "LocalHostGate", "RobotsCache", "RobotsRules", "SlotHandle",
-        "agent_token", "media_type", "parse_retry_after", "parse_robots", "readable_type"
+        "AddressPolicy", "Fetcher", "HostGate", "LazyFetcher", "LocalHostGate", "RobotsCache", "RobotsRules",
+        "SlotHandle", "agent_token", "media_type", "parse_retry_after", "parse_robots", "readable_type"
     ],
     "extract": [
         "extract"

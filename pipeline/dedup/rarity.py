@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from wordfreq import available_languages, zipf_frequency
+# wordfreq is imported on first use: loading it cost a fifth of a second, and most pages have no word swaps
+# to weigh.
 
 
 @lru_cache(maxsize=1)
 def _languages() -> frozenset[str]:
+    from wordfreq import available_languages
+
     # Japanese, Korean and Chinese need MeCab / jieba for wordfreq's tokenizer: left out.
     return frozenset(available_languages()) - {"ja", "ko", "zh"}
 
@@ -27,6 +30,8 @@ def language_code(language: str | None) -> str | None:
 
 @lru_cache(maxsize=200_000)
 def zipf(word: str, lang: str) -> float:
+    from wordfreq import zipf_frequency
+
     try:
         return zipf_frequency(word, lang)
     except (ImportError, LookupError, ValueError):
@@ -35,6 +40,8 @@ def zipf(word: str, lang: str) -> float:
 
 def rarity_shift(substitutions: list[tuple[str, str]], language: str | None) -> dict[str, float] | None:
     """Zipf(a) − Zipf(b) over one-word substitutions (mean, median, counts); negative: a's words are rarer."""
+    if not substitutions:
+        return None
     lang = language_code(language)
     if lang is None:
         return None

@@ -9,15 +9,16 @@ _EXPORTS = {
     "AddressPolicy": "pipeline.fetch.client",
     "Fetcher": "pipeline.fetch.client",
     "HostGate": "pipeline.fetch.politeness",
+    "LazyFetcher": "pipeline.fetch.lazy",
     "LocalHostGate": "pipeline.fetch.politeness",
     "RobotsCache": "pipeline.fetch.robots",
     "RobotsRules": "pipeline.fetch.robots",
     "SlotHandle": "pipeline.fetch.politeness",
     "agent_token": "pipeline.fetch.robots",
-    "media_type": "pipeline.fetch.client",
+    "media_type": "pipeline.fetch.mediatypes",
     "parse_retry_after": "pipeline.fetch.client",
     "parse_robots": "pipeline.fetch.robots",
-    "readable_type": "pipeline.fetch.client",
+    "readable_type": "pipeline.fetch.mediatypes",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports("pipeline.fetch", _EXPORTS)

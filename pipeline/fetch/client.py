@@ -65,6 +65,7 @@ from pipeline.errors import (
     TooManyRedirects,
     UnsupportedContentType,
 )
+from pipeline.fetch.mediatypes import media_type, readable_type
 from pipeline.fetch.politeness import HostGate, LocalHostGate, SlotHandle
 from pipeline.fetch.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules, agent_token
 from pipeline.records import Page
@@ -78,17 +79,6 @@ ACCEPT = (
     "application/xml;q=0.9,text/xml;q=0.9,application/json;q=0.8,text/plain;q=0.5,*/*;q=0.1"
 )
 # Media types reprint can use: pages, feeds, sitemaps (also gzipped), URL lists, robots.txt.
-READABLE_TYPES = frozenset(
-    {
-        "application/xhtml+xml",
-        "application/xml",
-        "application/json",
-        "application/gzip",
-        "application/x-gzip",
-        "application/octet-stream",
-        "binary/octet-stream",
-    }
-)
 _HOP_HEADERS = ("content-encoding", "content-length", "transfer-encoding")
 
 
@@ -268,19 +258,6 @@ def _decoders(content_encoding: str) -> list[_Decoder]:
             raise FetchError(f"unsupported content-encoding {name!r}")
         decoders.append(_Decoder(name))
     return decoders
-
-
-def media_type(content_type: str) -> str:
-    """``text/html`` of ``Text/HTML; charset=utf-8``."""
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def readable_type(content_type: str) -> bool:
-    """Whether reprint can do anything with a response of this Content-Type (empty counts as yes)."""
-    kind = media_type(content_type)
-    if not kind or kind.startswith("text/") or kind in READABLE_TYPES:
-        return True
-    return kind.endswith(("+xml", "+json"))
 
 
 # ----------------------------------------------------------------------------------------- fetcher

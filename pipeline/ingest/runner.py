@@ -263,7 +263,7 @@ def _progress(enabled: bool) -> Progress | None:
 
 async def ingest(sources: list[str], store: Store, settings: Settings, *, progress: bool = True) -> IngestSummary:
     """Ingest every source into the store; errors are recorded per source and never stop the run."""
-    from pipeline.fetch.client import Fetcher  # the fetch/discover stages load httpx, feedparser, warcio
+    from pipeline.fetch.lazy import LazyFetcher  # httpx starts only if a URL is fetched
     from pipeline.sources.discover import discover
 
     started = time.perf_counter()
@@ -281,7 +281,7 @@ async def ingest(sources: list[str], store: Store, settings: Settings, *, progre
             bar.start()
         pending: asyncio.Queue[Awaitable[_Item] | None] = asyncio.Queue(maxsize=QUEUE_SIZE)
         try:
-            async with Fetcher(settings) as fetcher:
+            async with LazyFetcher(settings) as fetcher:
 
                 async def produce() -> None:
                     for spec in sources:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from pipeline.errors import (
@@ -43,13 +44,14 @@ from pipeline.errors import (
     SitemapError,
     SourceError,
 )
-from pipeline.fetch.client import Fetcher, media_type
-from pipeline.fetch.robots import parse_robots
+from pipeline.fetch.mediatypes import media_type
 from pipeline.records import Page, SourceItem
 from pipeline.settings import Settings
-from pipeline.sources.feeds import find_feed_links, is_json_feed, parse_feed
 from pipeline.sources.sitemaps import GZIP_MAGIC, gunzip_capped, parse_lastmod, parse_sitemap, root_element
 from pipeline.sources.warc import WarcScope, iter_warc_offsets
+
+if TYPE_CHECKING:
+    from pipeline.fetch.client import Fetcher
 from pipeline.urls import is_http_url, normalize_url
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz")
@@ -224,6 +226,8 @@ class _Walk:
             async for item in self.sitemap(url, body, depth):
                 yield item
         elif kind == "robots":
+            from pipeline.fetch.robots import parse_robots
+
             try:
                 listed = [entry for entry in parse_robots(body, ttl=0).sitemaps() if is_http_url(entry)]
             except Exception as exc:  # noqa: BLE001 - a parser bug on hostile input must not stop ingest
@@ -235,6 +239,8 @@ class _Walk:
                 async for item in self.fetch_sitemap(sitemap_url, depth):
                     yield item
         elif kind == "html" and depth == 0 and urlsplit(page.final_url or url).path in ("", "/"):
+            from pipeline.sources.feeds import find_feed_links
+
             feeds = find_feed_links(body, page.final_url or url)
             if not feeds:
                 yield SourceItem(self.source, url=url, page=page)
@@ -250,6 +256,8 @@ class _Walk:
             yield SourceItem(self.source, url=url, page=page)
 
     async def feed(self, url: str, body: bytes, content_type: str) -> AsyncIterator[SourceItem]:
+        from pipeline.sources.feeds import parse_feed
+
         try:
             feed = parse_feed(body, url, content_type)
         except FeedError as exc:
@@ -409,6 +417,8 @@ class _Walk:
 
 def sniff(body: bytes, content_type: str, url: str) -> str:
     """What a fetched document is: ``feed`` | ``sitemap`` | ``robots`` | ``html`` | ``other``."""
+    from pipeline.sources.feeds import is_json_feed
+
     if is_json_feed(body):
         return "feed"
     head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
