@@ -42,6 +42,7 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from pipeline.serve import queries
 from pipeline.serve.queries import MAX_ID, ArticleFilter, CursorError
 from pipeline.serve.status import broker_url
+from pipeline.serve.ui import mount_ui
 from pipeline.settings import Settings
 from pipeline.store.store import Store
 
@@ -721,6 +722,7 @@ def create_app(store: Store, settings: Settings, *, admin: AdminBackend | None =
         app.router.routes.insert(0, _FastRoute(route, fast))
     if sqlite:
         queries.ensure_read_indexes(store)
+    mount_ui(app, store, settings, status_probe=status_probe)
     return app
 
 
