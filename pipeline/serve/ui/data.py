@@ -9,6 +9,10 @@ two article rows: the member list paginates in id order (keyset), the diff reads
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -22,8 +26,8 @@ from pipeline.store.store import ArticleRow, ClusterRow, EventRow, PageRow, Stor
 #: The orders of the cluster list.
 SORTS = {"newest": "newest first", "biggest": "biggest first", "flagged": "most flagged first",
          "updated": "recently changed"}
-#: Timeline events (the canonical's moves, merges, splits); an ``article_added`` per member would drown them.
-TIMELINE_TYPES = tuple(t for t in HISTORY_TYPES if t not in ("article_added", "canonical_status"))
+#: Timeline events (the canonical's moves and splits); an ``article_added`` or a merge per member would drown them.
+TIMELINE_TYPES = tuple(t for t in HISTORY_TYPES if t not in ("article_added", "canonical_status", "clusters_merged"))
 TIMELINE_MAX = 200
 
 _A = ArticleRow.__table__
@@ -87,7 +91,7 @@ def list_clusters(store: Store, cq: ClusterQuery) -> tuple[list[dict[str, Any]],
     else:
         stmt = stmt.order_by(_C.c.created_at.desc(), _C.c.id.desc())
     stmt = stmt.limit(cq.per_page + 1).offset((max(1, cq.page) - 1) * cq.per_page)
-    with store.session() as s:
+    with _session(store) as s:
         rows = s.execute(stmt).all()
         more = len(rows) > cq.per_page
         rows = rows[:cq.per_page]
@@ -108,19 +112,83 @@ def _flag_counts(s: Any, cluster_ids: list[int]) -> dict[int, dict[str, int]]:
     return {r[0]: {f: int(n or 0) for f, n in zip(KNOWN_FLAGS, r[1:], strict=True) if n} for r in rows}
 
 
+_open = threading.local()
+
+
+@contextmanager
+def reading(store: Store) -> Iterator[None]:
+    """Run the queries made inside on one read session of ``store`` (one connection check-out and transaction for
+    a whole page, where each query would otherwise pay its own: several round trips each on PostgreSQL)."""
+    if getattr(_open, "session", None) is not None:
+        yield
+        return
+    with store.session() as s:
+        _open.session, _open.store = s, store
+        try:
+            yield
+        finally:
+            _open.session = _open.store = None
+
+
+def _session(store: Store) -> AbstractContextManager[Any]:
+    """The page's session (``reading``) when one is open on this store, else a session of its own."""
+    if getattr(_open, "session", None) is not None and _open.store is store:
+        return nullcontext(_open.session)
+    return store.session()
+
+
+class _Memo:
+    """Results of a cluster's costlier aggregates, kept under a key of what changes them.
+
+    A cluster's flags and canonical history change only in ``Store.apply_decision``, which logs the events and
+    always sets the cluster's ``updated_at`` (merges and splits are followed by a decision of the cluster), and a
+    member leaving changes its member count; so (store, cluster, updated_at, members) names one state of it. The
+    key costs an index-only count; the flag counts themselves read every member's row (on SQLite, past its text),
+    and the history every event of the cluster."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
+_memo = _Memo()
+
+
+def _state(store: Store, cluster_id: int, updated_at: Any, members: int) -> tuple[Any, ...]:
+    return (store.url, id(store.engine), cluster_id, updated_at, members)
+
+
 def cluster_header(store: Store, cluster_id: int) -> dict[str, Any] | None:
     """The cluster row with its member and flag counts and its canonical's summary (no member list)."""
-    with store.session() as s:
+    with _session(store) as s:
         c = s.execute(select(_C).where(_C.c.id == cluster_id)).first()
         if c is None:
             return None
-        cols = [func.count().label("n"), *[func.sum(case((_flagged(_A, f), 1), else_=0)).label(f)
-                                           for f in KNOWN_FLAGS]]
-        agg = s.execute(select(*cols).where(_A.c.cluster_id == cluster_id)).one()
+        members = int(s.scalar(select(func.count()).select_from(_A).where(_A.c.cluster_id == cluster_id)) or 0)
+        state = _state(store, cluster_id, c.updated_at, members)
+
+        def count_flags() -> dict[str, int]:
+            cols = [func.sum(case((_flagged(_A, f), 1), else_=0)).label(f) for f in KNOWN_FLAGS]
+            agg = s.execute(select(*cols).where(_A.c.cluster_id == cluster_id)).one()
+            return {f: int(getattr(agg, f) or 0) for f in KNOWN_FLAGS}
+
+        flags = _memo.get(("flags", *state), count_flags)
         canonical = _article(s, c.canonical_id) if c.canonical_id is not None else None
-    return {"id": c.id, "size": int(agg.n or 0), "merged_into": c.merged_into, "created_at": _iso(c.created_at),
-            "updated_at": _iso(c.updated_at), "canonical": canonical,
-            "flags": {f: int(getattr(agg, f) or 0) for f in KNOWN_FLAGS}}
+    return {"id": c.id, "size": members, "merged_into": c.merged_into, "created_at": _iso(c.created_at),
+            "updated_at": _iso(c.updated_at), "canonical": canonical, "flags": dict(flags), "state": state}
 
 
 _MEMBER_COLS = (_A.c.id, _A.c.url, _A.c.title, _A.c.site, _A.c.published, _A.c.byline, _A.c.is_canonical,
@@ -149,7 +217,7 @@ def list_members(store: Store, cluster_id: int, *, after: int = 0, limit: int = 
     if flag:
         stmt = stmt.where(_flagged(_A, flag))
     stmt = stmt.order_by(_A.c.id).limit(limit + 1)
-    with store.session() as s:
+    with _session(store) as s:
         rows = s.execute(stmt).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -158,7 +226,7 @@ def list_members(store: Store, cluster_id: int, *, after: int = 0, limit: int = 
 
 def member_before(store: Store, cluster_id: int, before: int, limit: int) -> int | None:
     """The ``after`` that shows the page ending just before member ``before`` (None: it is the first page)."""
-    with store.session() as s:
+    with _session(store) as s:
         ids = list(s.scalars(select(_A.c.id).where(_A.c.cluster_id == cluster_id, _A.c.id < before)
                              .order_by(_A.c.id.desc()).limit(limit + 1)))
     return ids[limit] if len(ids) > limit else None
@@ -168,21 +236,27 @@ def diff_texts(store: Store, cluster_id: int, article_ids: list[int]) -> dict[in
     """Text, meta and byline of these members of the cluster (other clusters' articles are not returned)."""
     if not article_ids:
         return {}
-    with store.session() as s:
+    with _session(store) as s:
         rows = s.execute(select(*_MEMBER_COLS, _A.c.text, _A.c.meta)
                          .where(_A.c.id.in_(article_ids), _A.c.cluster_id == cluster_id)).all()
     return {r.id: {**_member(r), "text": r.text or "", "meta": r.meta or {}} for r in rows}
 
 
-def timeline(store: Store, cluster_id: int) -> list[dict[str, Any]]:
-    """The canonical's history: moves (old, new, reason), merges and splits, oldest first, with the titles and
-    sites of the articles named, and when the cluster's first article arrived."""
-    with store.session() as s:
+def timeline(store: Store, cluster_id: int, state: tuple[Any, ...] | None = None) -> dict[str, Any]:
+    """The canonical's history: when the first article arrived, every move of the canonical (old, new, reason) and
+    split, oldest first, with the titles and sites of the articles named; and the merges, counted (each arriving
+    copy starts a cluster of its own that is merged into this one, so a 2,000-member cluster has 2,000 of them).
+    ``state`` (``cluster_header``'s) lets a result be reused while the cluster has not changed."""
+    if state is not None:
+        return _memo.get(("timeline", *state), lambda: timeline(store, cluster_id))
+    with _session(store) as s:
         first = s.execute(select(_E.c.id, _E.c.at, _E.c.article_id).where(
             _E.c.cluster_id == cluster_id, _E.c.type == "article_added").order_by(_E.c.id).limit(1)).first()
         events = s.execute(select(_E.c.id, _E.c.at, _E.c.type, _E.c.article_id, _E.c.data).where(
             _E.c.cluster_id == cluster_id, _E.c.type.in_(TIMELINE_TYPES)).order_by(_E.c.id.desc())
             .limit(TIMELINE_MAX)).all()[::-1]
+        merges = s.execute(select(func.count(), func.min(_E.c.at), func.max(_E.c.at)).where(
+            _E.c.cluster_id == cluster_id, _E.c.type == "clusters_merged")).one()
         named = {int(v) for e in events for v in ((e.data or {}).get("old"), (e.data or {}).get("new"), e.article_id)
                  if isinstance(v, int)}
         if first is not None and first.article_id is not None:
@@ -191,15 +265,16 @@ def timeline(store: Store, cluster_id: int) -> list[dict[str, Any]]:
                   for r in s.execute(select(_A.c.id, _A.c.title, _A.c.site, _A.c.url)
                                      .where(_A.c.id.in_(sorted(named))))} if named else {}
     out = []
-    if first is not None and (not events or first.id < events[0].id):
+    if first is not None:
         out.append({"id": first.id, "at": _iso(first.at), "type": "article_added", "old": None,
-                    "new": titles.get(first.article_id), "reason": "first article", "data": {}})
+                    "new": titles.get(first.article_id), "reason": None, "data": {}})
     for e in events:
         data = e.data or {}
         out.append({"id": e.id, "at": _iso(e.at), "type": e.type, "old": _named(titles, data.get("old")),
                     "new": _named(titles, data.get("new", e.article_id)), "reason": data.get("reason"),
                     "data": data})
-    return out
+    return {"events": out, "merges": {"count": int(merges[0] or 0), "first": _iso(merges[1]),
+                                      "last": _iso(merges[2])}}
 
 
 def _named(titles: dict[int, dict[str, Any]], value: Any) -> dict[str, Any] | None:
@@ -211,18 +286,18 @@ def _named(titles: dict[int, dict[str, Any]], value: Any) -> dict[str, Any] | No
 
 def article_cluster(store: Store, article_id: int) -> int | None:
     """The cluster an article is in now (to follow a member that moved)."""
-    with store.session() as s:
+    with _session(store) as s:
         return s.scalar(select(_A.c.cluster_id).where(_A.c.id == article_id))
 
 
 def cluster_of_url(store: Store, url: str) -> tuple[int, int] | None:
     """(article id, cluster id) of the article stored for ``url``."""
     page = PageRow.__table__
-    with store.session() as s:  # through the pages' unique URL key: articles have no index on the URL itself
+    with _session(store) as s:  # through the pages' unique URL key: articles have no index on the URL itself
         row = s.execute(select(_A.c.id, _A.c.cluster_id).join(page, page.c.id == _A.c.page_id)
                         .where(page.c.url_key == url_key(url))).first()
     return (row.id, row.cluster_id) if row is not None else None
 
 
-__all__ = ["SORTS", "ClusterQuery", "article_cluster", "cluster_header", "cluster_of_url", "diff_texts",
+__all__ = ["SORTS", "ClusterQuery", "reading", "article_cluster", "cluster_header", "cluster_of_url", "diff_texts",
            "list_clusters", "list_members", "member_before", "timeline"]

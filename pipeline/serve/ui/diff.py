@@ -110,6 +110,9 @@ def _spans(text: str) -> tuple[tuple[str, ...], list[tuple[int, int]]] | None:
     starts = token_starts(text)
     if len(tokens) != len(starts):
         return None
+    matches = [m.span() for m in _WORD.finditer(text)]
+    if len(matches) == len(tokens):  # one token per word (no unspaced script): the words' own ranges
+        return tokens, matches
     spans = []
     for tok, start in zip(tokens, starts, strict=True):
         m = _WORD.match(text, start)
@@ -225,12 +228,11 @@ def word_diff(canonical: DiffText, member: DiffText) -> WordDiff:
             b0, b1 = b_text(op.dest_start, op.dest_end)
             b_side.marks.append(Mark(b0, b1, "added"))
             counts["added"] += 1
-    for side in (a_side, b_side):
+    for side, key in ((a_side, "orphan_canonical"), (b_side, "orphan")):
         orphans = _orphans(side.text)
+        counts[key] = len(orphans)
         side.marks.extend(orphans)
         side.marks.sort(key=lambda m: (m.start, m.end))
-    counts["orphan"] = len(_orphans(member.text))
-    counts["orphan_canonical"] = len(_orphans(canonical.text))
     return WordDiff(a_side, b_side, pairs, counts)
 
 

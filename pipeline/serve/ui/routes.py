@@ -193,7 +193,8 @@ class UI:
             if redirect is not None:
                 return redirect
             try:
-                return handler(request)
+                with data.reading(self.store):
+                    return handler(request)
             except SQLAlchemyError as err:
                 log.exception("database error on %s", request.url.path)
                 return self.error(request, 503, "Database unavailable",
@@ -266,7 +267,7 @@ class UI:
         review_urls = [u for u in (canonical["url"] if canonical else None, selected["url"] if selected else None) if u]
         return self.page(
             request, "cluster.html", cluster=header, canonical=canonical, members=members, mflag=mflag,
-            selected=selected, diff=diff_ctx, timeline=data.timeline(self.store, cluster_id),
+            selected=selected, diff=diff_ctx, timeline=data.timeline(self.store, cluster_id, header["state"]),
             member_url=lambda mid: members_url(member=mid) + "#diff",
             next_url=members_url(after=next_after) if next_after else None,
             prev_url=(members_url(after=prev_after or None) if after else None),
