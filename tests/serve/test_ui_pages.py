@@ -194,8 +194,11 @@ def test_a_read_token_puts_the_pages_behind_sign_in(site: Site) -> None:
     room = site.room
     settings = Settings(database_url=room.settings.database_url, api_token="read-token-abc", admin_token=ADMIN)
     with serve_in_thread(create_app(room.store, settings)) as base, httpx.Client(base_url=base, timeout=10) as c:
-        r = c.get("/", follow_redirects=False)
-        assert r.status_code == 303 and r.headers["location"].startswith("/ui/login?next=")
+        r = c.get("/?sort=biggest", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=%2F%3Fsort%3Dbiggest"
+        r = c.get("/ui/ops", headers={"HX-Request": "true"}, follow_redirects=False)
+        assert r.status_code == 204 and r.headers["hx-redirect"].startswith("/ui/login?next="), \
+            "a refresh by htmx is sent to the login page as a whole, not swapped into the screen"
         form = c.get("/ui/login")
         csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
         r = c.post("/ui/login", data={"csrf": csrf, "token": "read-token-abc", "next": "/"}, follow_redirects=False)

@@ -91,6 +91,11 @@ def _local_path(value: str | None, default: str = "/") -> str:
     return value
 
 
+def _here(request: Request) -> str:
+    """This request's path and query: where to come back to after signing in."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -160,7 +165,8 @@ class UI:
         if notice:
             notice = notice.format(review=f"#{_int(request.query_params, 'review', 0)}")
         base = {
-            "request_path": request.url.path, "session": session, "csrf": self.sessions.csrf_token(session),
+            "request_path": request.url.path, "here": _here(request), "session": session,
+            "csrf": self.sessions.csrf_token(session),
             "signin_enabled": self.sessions.enabled, "admin": bool(session and session.admin),
             "can_review": bool(session and session.admin and self.reviews is not None),
             "reviews_available": self.reviews is not None, "reviews_unavailable": self.reviews_unavailable,
@@ -180,9 +186,10 @@ class UI:
         if self.settings.api_token:
             session = self.sessions.current(request)
             if session is None or not session.signed_in:
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': target})}", 303,
-                                        headers=SECURITY_HEADERS)
+                login = f"{PREFIX}/login?{urlencode({'next': _here(request)})}"
+                if request.headers.get("hx-request") == "true":  # htmx follows redirects itself: navigate instead
+                    return Response(status_code=204, headers=SECURITY_HEADERS | {"hx-redirect": login})
+                return RedirectResponse(login, 303, headers=SECURITY_HEADERS)
         return None
 
     def guarded(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
