@@ -27,7 +27,6 @@ import os
 import random
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.api_bench import start_server  # noqa: E402 - the same server process as the API benchmark's
 from pipeline.store.store import ArticleRow, ClusterRow, EventRow, PageRow, RunRow, SourceRow, Store  # noqa: E402
 
 PG_ADMIN = os.environ.get("REPRINT_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -152,28 +152,6 @@ def fill(store: Store, members: int, background: int, words: int, batch: int = 2
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
 
 
-def start_server(db_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPRINT_")} | {"REPRINT_DATABASE_URL": db_url}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "pipeline.serve.api:app_from_env",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                             "--no-access-log"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the server did not start")
-
-
 def measure(client: httpx.Client, paths: list[str]) -> list[float]:
     """Milliseconds per request, one after the other; every answer must be a whole page."""
     times = []
@@ -198,7 +176,7 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> None:
     store.close()
     print(f"{name}: {args.members}-member cluster among {args.background} other articles, "
           f"{args.words}-word texts (filled in {time.perf_counter() - t0:.0f}s)")
-    proc, base = start_server(url)
+    proc, base = start_server(url, 1)
     try:
         rng = random.Random(3)
         loads = {

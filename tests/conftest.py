@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import io
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,25 +19,13 @@ from warcio.warcwriter import WARCWriter
 
 from pipeline.cli.app import app
 from tests.httpserver import http_server  # noqa: F401 - the fixture, re-exported for every test
-
-PG_ADMIN_URL = os.environ.get("REPRINT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_URL_TEMPLATE = os.environ.get("REPRINT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-
-
-def under_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _pg_problem() -> str | None:
-    """None when PostgreSQL answers; otherwise why not."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
-            conn.execute("SELECT 1")
-    except Exception as err:  # any failure means: not usable here
-        return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-    return None
+from tests.support.databases import (  # noqa: F401 - re-exported: the tests import them from here
+    PG_ADMIN_URL,
+    PG_URL_TEMPLATE,
+    _pg_problem,
+    temporary_database,
+    under_ci,
+)
 
 
 @pytest.fixture(scope="session")
@@ -49,23 +36,8 @@ def pg_problem() -> str | None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_problem: str | None) -> Iterator[str]:
     """An empty database URL, once for SQLite (a file) and once for PostgreSQL (a fresh database)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'reprint.db'}"
-        return
-    if pg_problem is not None:
-        if under_ci():
-            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} under CI: {pg_problem}")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {pg_problem}")
-    import psycopg
-
-    name = f"reprint_test_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_URL_TEMPLATE.format(name=name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_database(request.param, tmp_path, problem=pg_problem) as url:
+        yield url
 
 
 @pytest.fixture

@@ -8,10 +8,7 @@ After every stage the follower's mirror must equal the canonical set the store h
 
 from __future__ import annotations
 
-import html
 import os
-import re
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +22,8 @@ from pipeline.serve.api import create_app, serve_in_thread
 from pipeline.serve.queries import canonical_ids, decode_cursor, mirror_from_events
 from pipeline.settings import Settings
 from pipeline.store.store import Store
-from tests.conftest import PG_ADMIN_URL, PG_URL_TEMPLATE, _pg_problem, under_ci, unrelated_page
-
-LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
+from tests.conftest import temporary_database, unrelated_page
+from tests.support.pages import page, scrape, spinner
 
 PIER = [
     "The harbour board in Westmere voted on Thursday to rebuild the old stone pier, which has been closed to "
@@ -89,49 +85,7 @@ SYNONYMS = {
     "carried": "transported", "narrow": "slim", "brought": "carried", "waiting": "expectant", "lifted": "raised",
     "place": "position", "said": "stated", "town": "township", "board": "panel", "pier": "jetty",
 }
-SPIN = re.compile(r"\b(" + "|".join(sorted(SYNONYMS, key=len, reverse=True)) + r")\b")
-
-
-def spin(text: str) -> str:
-    """A word spinner: synonyms swapped throughout (link text included), punctuation kept."""
-    return SPIN.sub(lambda m: SYNONYMS[m.group(0)], text)
-
-
-def scrape(text: str) -> str:
-    """A careless scraper: every in-body link's text is gone, the words around it stay."""
-    return LINK.sub("", text)
-
-
-def to_html(text: str) -> str:
-    out, last = [], 0
-    for m in LINK.finditer(text):
-        out.append(html.escape(text[last:m.start()], quote=False))
-        out.append(f'<a href="{html.escape(m.group(2))}">{html.escape(m.group(1), quote=False)}</a>')
-        last = m.end()
-    out.append(html.escape(text[last:], quote=False))
-    return "".join(out)
-
-
-def page(title: str, paragraphs: list[str], *, site: str, host: str, date: str = "2025-06-12",
-         byline: str | None = None, extra: str = "") -> bytes:
-    """A whole news page with navigation and footer boilerplate around the article."""
-    body = "\n".join(f"<p>{to_html(p)}</p>" for p in paragraphs)
-    author = f'<p class="byline">By {html.escape(byline)}</p>' if byline else ""
-    author_meta = f'<meta name="author" content="{html.escape(byline)}">' if byline else ""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} | {html.escape(site)}</title>
-<meta property="og:site_name" content="{html.escape(site)}">{author_meta}
-<meta property="article:published_time" content="{date}T08:00:00Z"></head>
-<body><header><a href="https://{host}/">{html.escape(site)}</a>
-<nav><a href="https://{host}/news">News</a> <a href="https://{host}/sport">Sport</a></nav></header>
-<main><article><h1>{html.escape(title)}</h1>{author}
-<time datetime="{date}">{date}</time>
-{body}
-{extra}
-</article></main>
-<footer><p>&copy; 2025 {html.escape(site)}</p></footer></body></html>
-""".encode()
-
+spin = spinner(SYNONYMS)
 
 PIER_TITLE = "Westmere harbour board votes to rebuild the old stone pier"
 LIBRARY_TITLE = "Ashford keeps all eleven branch libraries open after review"
@@ -229,24 +183,8 @@ class World:
 
 
 def _database(backend: str, tmp: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'api.db'}"
-        return
-    problem = _pg_problem()
-    if problem is not None:
-        if under_ci():
-            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} under CI: {problem}")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {problem}")
-    import psycopg
-
-    name = f"reprint_api_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_URL_TEMPLATE.format(name=name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_database(backend, tmp, "reprint_api", file="api.db") as url:
+        yield url
 
 
 def ingest_files(store: Store, settings: Settings, paths: list[Path]) -> None:

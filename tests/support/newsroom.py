@@ -2,21 +2,18 @@
 holds markup, and an unrelated article; written as HTML files and ingested with the library, in stages.
 
 The scraped copy arrives first, so the canonical moves when the original arrives (the cluster's timeline has a
-``canonical_changed``). ``[text](href)`` in a paragraph is an in-body link.
+``canonical_changed``). ``[text](href)`` in a paragraph is an in-body link (``tests.support.pages``).
 """
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.ingest.runner import run_ingest
 from pipeline.settings import Settings
 from pipeline.store.store import Store
-
-LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
+from tests.support.pages import page, scrape, spinner
 
 TRAM_TITLE = "Kelsford council backs a tram line to the hospital and the university"
 TRAM = [
@@ -48,7 +45,6 @@ SYNONYMS = {
     "questioned": "interrogated", "packed": "crammed", "arguing": "contending", "better": "superior",
     "repairing": "mending", "replied": "retorted", "separate": "discrete", "council": "conclave",
 }
-_SPIN = re.compile(r"\b(" + "|".join(sorted(SYNONYMS, key=len, reverse=True)) + r")\b")
 
 #: Stored text that looks like markup: it must show as text, never run.
 SCRIPT = "<script>window.__reprintXss = 1; alert('xss')</script>"
@@ -70,62 +66,25 @@ OTTERS = [
 ]
 
 
-def spin(text: str) -> str:
-    """A thesaurus spinner: rarer synonyms swapped in throughout, punctuation kept."""
-    return _SPIN.sub(lambda m: SYNONYMS[m.group(0)], text)
-
-
-def scrape(text: str) -> str:
-    """A careless scraper: every in-body link's text is gone, the words around it stay."""
-    return LINK.sub("", text)
-
-
-def _inline(text: str) -> str:
-    out, last = [], 0
-    for m in LINK.finditer(text):
-        out.append(html.escape(text[last:m.start()], quote=False))
-        out.append(f'<a href="{html.escape(m.group(2))}">{html.escape(m.group(1), quote=False)}</a>')
-        last = m.end()
-    out.append(html.escape(text[last:], quote=False))
-    return "".join(out)
-
-
-def news_page(title: str, paragraphs: list[str], *, site: str, host: str, date: str,
-              byline: str | None = None, extra: str = "") -> bytes:
-    """A whole news page: navigation and footer around the article, its text escaped as HTML."""
-    body = "\n".join(f"<p>{_inline(p)}</p>" for p in paragraphs)
-    author = f'<p class="byline">By {html.escape(byline)}</p>' if byline else ""
-    author_meta = f'<meta name="author" content="{html.escape(byline)}">' if byline else ""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} | {html.escape(site)}</title>
-<meta property="og:site_name" content="{html.escape(site)}">{author_meta}
-<meta property="article:published_time" content="{date}T08:00:00Z"></head>
-<body><header><a href="https://{host}/">{html.escape(site)}</a>
-<nav><a href="https://{host}/news">News</a> <a href="https://{host}/sport">Sport</a></nav></header>
-<main><article><h1>{html.escape(title)}</h1>{author}
-<time datetime="{date}">{date}</time>
-{body}
-{extra}
-</article></main>
-<footer><p>&copy; 2025 {html.escape(site)}</p></footer></body></html>
-""".encode()
+#: A thesaurus spinner: rarer synonyms swapped in throughout.
+spin = spinner(SYNONYMS)
 
 
 def pages() -> dict[str, bytes]:
     credit = ('<p>This article was first published by <a href="https://kelsfordpost.example/news/festival">'
               "Kelsford Post</a>.</p>")
     return {
-        "tram_scraped": news_page(TRAM_TITLE, [scrape(p) for p in TRAM], site="Newsgrab", host="newsgrab.example",
+        "tram_scraped": page(TRAM_TITLE, [scrape(p) for p in TRAM], site="Newsgrab", host="newsgrab.example",
                                   date="2025-06-11"),
-        "tram_original": news_page(TRAM_TITLE, TRAM, site="Kelsford Post", host="kelsfordpost.example",
+        "tram_original": page(TRAM_TITLE, TRAM, site="Kelsford Post", host="kelsfordpost.example",
                                    byline="Ada Brennan", date="2025-06-10"),
-        "tram_spun": news_page(spin(TRAM_TITLE), [spin(p) for p in TRAM], site="Fresh Angle",
+        "tram_spun": page(spin(TRAM_TITLE), [spin(p) for p in TRAM], site="Fresh Angle",
                                host="freshangle.example", byline="Ada Brennan", date="2025-06-12"),
-        "xss_original": news_page(XSS_TITLE, XSS, site="Kelsford Post", host="kelsfordpost.example",
+        "xss_original": page(XSS_TITLE, XSS, site="Kelsford Post", host="kelsfordpost.example",
                                   byline="Tom Reyes", date="2025-05-02"),
-        "xss_copy": news_page(XSS_TITLE, XSS, site="Quay Wire", host="quaywire.example", byline="Tom Reyes",
+        "xss_copy": page(XSS_TITLE, XSS, site="Quay Wire", host="quaywire.example", byline="Tom Reyes",
                               date="2025-05-03", extra=credit),
-        "otters": news_page("Otters return to the Kelsford canal", OTTERS, site="Canal News", host="canal.example",
+        "otters": page("Otters return to the Kelsford canal", OTTERS, site="Canal News", host="canal.example",
                             date="2025-04-01"),
     }
 

@@ -328,9 +328,10 @@ class UI:
         return self.page(request, "login.html", next=_local_path(request.query_params.get("next")), failed=None)
 
     # --- forms ------------------------------------------------------------------------------------------------------
-    async def _checked(self, request: Request, *, admin: bool = True
+    async def _checked(self, request: Request, *, admin: bool = True, reviews: bool = False
                        ) -> tuple[dict[str, list[str]], Session] | Response:
-        """The form and session of a POST that passed the CSRF check (and is an admin's), else the refusal."""
+        """The form and session of a POST that passed the CSRF check (and is an admin's, when ``admin``), else the
+        refusal; with ``reviews``, a 503 when there is no review store to send it to."""
         form = await _form(request)
         if form is None:
             return self.error(request, 400, "Bad form", "Expected a urlencoded form of at most 64 KiB.")
@@ -339,6 +340,8 @@ class UI:
             return self.error(request, 403, "Forbidden", why or "refused")
         if admin and not session.admin:
             return self.error(request, 403, "Forbidden", "Sign in with the admin token to review.")
+        if reviews and self.reviews is None:
+            return self.error(request, 503, "Reviews unavailable", self.reviews_unavailable)
         return form, session
 
     async def login(self, request: Request) -> Response:
@@ -367,12 +370,10 @@ class UI:
         return response
 
     async def review(self, request: Request) -> Response:
-        checked = await self._checked(request)
+        checked = await self._checked(request, reviews=True)
         if isinstance(checked, Response):
             return checked
         form, session = checked
-        if self.reviews is None:
-            return self.error(request, 503, "Reviews unavailable", self.reviews_unavailable)
         kind = _first(form, "kind")
         urls = [u.strip() for u in form.get("url", []) + form.get("other", []) if u.strip()]
         flag: str | None = None
@@ -389,6 +390,7 @@ class UI:
                               "merge takes two URLs (this page and another); the other reviews take one")
         note = _first(form, "note").strip()[:NOTE_MAX] or None
         reviews = self.reviews
+        assert reviews is not None
         result = await self._call(request, lambda: reviews.apply(kind, urls, flag=flag, on=on,
                                                                  who=_who(session), note=note))
         if isinstance(result, Response):
@@ -396,14 +398,13 @@ class UI:
         return self._back(form, "applied", result)
 
     async def undo(self, request: Request) -> Response:
-        checked = await self._checked(request)
+        checked = await self._checked(request, reviews=True)
         if isinstance(checked, Response):
             return checked
         form, session = checked
-        if self.reviews is None:
-            return self.error(request, 503, "Reviews unavailable", self.reviews_unavailable)
         review_id = int(request.path_params["review_id"])
         reviews = self.reviews
+        assert reviews is not None
         result = await self._call(request, lambda: reviews.undo(review_id, who=_who(session)))
         if isinstance(result, Response):
             return result
