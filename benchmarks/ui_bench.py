@@ -3,14 +3,15 @@
 
 Synthetic rows are bulk-inserted: one cluster of ``--members`` articles (news-length texts of ``--words`` words
 with in-body links; a tenth spun, a tenth scraped, the rest republished with small edits, every member with its
-evidence and feed events) among ``--background`` other articles in clusters of their own or small ones, so the
-indexes hold more than the cluster. The server is its own process (``uvicorn --factory
+evidence and feed events) among ``--background`` other articles, alone or in clusters of up to five (some copies
+flagged), so the indexes hold more than the cluster. The server is its own process (``uvicorn --factory
 pipeline.serve.api:app_from_env``, as ``reprint serve`` runs it), and one keep-alive client asks, one request
 after the other:
 
 - ``cluster page``: ``/ui/clusters/ID`` at a random page of members (``after=``), with the diff of the default
   member (the first flagged copy of the page) rendered, as an editor opening the cluster sees it;
-- ``diff view``: ``/ui/clusters/ID?member=M`` for a random member M (its word-level diff against the canonical).
+- ``diff view``: ``/ui/clusters/ID?member=M`` for a random member M (its word-level diff against the canonical);
+- ``cluster list``: ``/`` with a random order, filter or page (for information: the target is the first two).
 
 Each is measured over ``--requests`` requests (after 20 warm-up ones), ``--repeats`` times; the medians of the
 p50 and p99 are printed, with the largest p99 seen.
@@ -100,6 +101,7 @@ def fill(store: Store, members: int, background: int, words: int, batch: int = 2
         conn.execute(insert(ClusterRow), [{"id": CLUSTER, "canonical_id": 1, "size": members, "created_at": start,
                                            "updated_at": start}])
     total = members + background
+    group = [0, 0]  # the background story being copied, and its articles so far
     for lo in range(1, total + 1, batch):
         pages, clusters, articles, events = [], [], [], []
         for i in range(lo, min(total, lo + batch - 1) + 1):
@@ -119,10 +121,17 @@ def fill(store: Store, members: int, background: int, words: int, batch: int = 2
                     evidence[f] = {"swap_rate": 0.05, "sample": [["said", "stated"]] * 12} if f == "spun" else {
                         "reasons": ["link_text_lost"], "links_lost": len(links),
                         "lost_links_sample": [x[0] for x in links[:10]]}
-            else:
+            else:  # small stories: alone, or a copy of the story before (up to 5 articles), some flagged
                 text, _ = story(rng, 120)
-                flags, cid, canonical, meta, evidence = [], i, True, {}, {}
-                clusters.append({"id": i, "canonical_id": i, "size": 1, "created_at": at, "updated_at": at})
+                meta, evidence = {}, {}
+                if i > members + 1 and group[1] < 5 and rng.random() < 0.4:
+                    cid, canonical = group[0], False
+                    group[1] += 1
+                    flags = rng.choice([[], [], ["spun"], ["scraped"]])
+                else:
+                    cid, canonical, flags = i, True, []
+                    group[:] = [i, 1]
+                    clusters.append({"id": i, "canonical_id": i, "size": 1, "created_at": at, "updated_at": at})
             pages.append({"id": i, "url": url, "url_key": f"{i:040d}", "source_id": 1, "status": 200, "headers": {},
                           "content_hash": f"{i:040x}", "html_gz": b"", "fetched_at": at})
             articles.append({"id": i, "page_id": i, "url": url, "title": f"Story {cid}: " + text[:60],
@@ -147,6 +156,9 @@ def fill(store: Store, members: int, background: int, words: int, batch: int = 2
                 conn.execute(insert(ClusterRow), clusters)
             conn.execute(insert(ArticleRow), articles)
             conn.execute(insert(EventRow), events)
+    with store.engine.begin() as conn:  # each cluster's size, as decisions keep it
+        conn.exec_driver_sql("UPDATE clusters SET size = (SELECT count(*) FROM articles "
+                             "WHERE articles.cluster_id = clusters.id)")
     if store.engine.dialect.name == "postgresql":  # what autovacuum does to a table at rest: stats, visibility map
         with store.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
@@ -159,7 +171,7 @@ def measure(client: httpx.Client, paths: list[str]) -> list[float]:
         t0 = time.perf_counter()
         r = client.get(path)
         times.append((time.perf_counter() - t0) * 1000)
-        if r.status_code != 200 or 'id="diff"' not in r.text:
+        if r.status_code != 200 or ('id="diff"' not in r.text and "table class=\"clusters\"" not in r.text):
             raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
     return times
 
@@ -182,6 +194,8 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> None:
         loads = {
             "cluster page": lambda: f"/ui/clusters/{CLUSTER}?after={rng.randrange(0, args.members)}",
             "diff view": lambda: f"/ui/clusters/{CLUSTER}?member={rng.randint(2, args.members)}",
+            "cluster list": lambda: "/?" + rng.choice(["", "sort=biggest", "sort=flagged", "flag=spun", "page=3",
+                                                       "q=story", "sort=updated&flag=scraped"]),
         }
         with httpx.Client(base_url=base, timeout=30) as client:
             for label, make in loads.items():

@@ -63,10 +63,10 @@ def list_clusters(store: Store, cq: ClusterQuery) -> tuple[list[dict[str, Any]],
     """One page of clusters (canonical title, site and URL, size, flag counts); returns (rows, more follow)."""
     canon = _A.alias("canon")
     members = _A.alias("m")
-    stmt = (select(_C.c.id, _C.c.size, _C.c.created_at, _C.c.updated_at, canon.c.id.label("canonical_id"),
-                   canon.c.title, canon.c.site, canon.c.url, canon.c.published)
-            .select_from(_C.join(canon, canon.c.id == _C.c.canonical_id))
-            .where(_C.c.merged_into.is_(None)))
+    stmt = (select(_C.c.id, _C.c.created_at, _C.c.updated_at, _C.c.canonical_id)
+            .where(_C.c.merged_into.is_(None), _C.c.canonical_id.is_not(None)))
+    if cq.since or cq.until or cq.q:  # filters on the canonical: join it (else it is read for the page's rows only)
+        stmt = stmt.join(canon, canon.c.id == _C.c.canonical_id)
     if not cq.singles:
         stmt = stmt.where(_C.c.size > 1)
     if cq.flag:
@@ -95,21 +95,15 @@ def list_clusters(store: Store, cq: ClusterQuery) -> tuple[list[dict[str, Any]],
         rows = s.execute(stmt).all()
         more = len(rows) > cq.per_page
         rows = rows[:cq.per_page]
-        counts = _flag_counts(s, [r.id for r in rows])
-    return [{"id": r.id, "size": int(r.size or 0), "created_at": _iso(r.created_at), "updated_at": _iso(r.updated_at),
-             "canonical": {"id": r.canonical_id, "title": r.title or "", "site": r.site, "url": r.url,
-                           "published": r.published},
-             "flags": counts.get(r.id, {})} for r in rows], more
-
-
-def _flag_counts(s: Any, cluster_ids: list[int]) -> dict[int, dict[str, int]]:
-    """cluster id → {flag: members carrying it}, for the clusters listed."""
-    if not cluster_ids:
-        return {}
-    cols = [func.sum(case((_flagged(_A, f), 1), else_=0)).label(f) for f in KNOWN_FLAGS]
-    rows = s.execute(select(_A.c.cluster_id, *cols).where(_A.c.cluster_id.in_(cluster_ids), _any_flag(_A))
-                     .group_by(_A.c.cluster_id)).all()
-    return {r[0]: {f: int(n or 0) for f, n in zip(KNOWN_FLAGS, r[1:], strict=True) if n} for r in rows}
+        counts = _cluster_flags(s, store, [(r.id, r.updated_at) for r in rows])
+        canonicals = {r.id: {"id": r.id, "title": r.title or "", "site": r.site, "url": r.url,
+                             "published": r.published} for r in s.execute(
+            select(_A.c.id, _A.c.title, _A.c.site, _A.c.url, _A.c.published)
+            .where(_A.c.id.in_([r.canonical_id for r in rows])))} if rows else {}
+    return [{"id": r.id, "size": counts[r.id][1], "created_at": _iso(r.created_at), "updated_at": _iso(r.updated_at),
+             "canonical": canonicals.get(r.canonical_id) or {"id": r.canonical_id, "title": "", "site": None,
+                                                             "url": None, "published": None},
+             "flags": {f: n for f, n in counts[r.id][0].items() if n}} for r in rows], more
 
 
 _open = threading.local()
@@ -152,23 +146,62 @@ class _Memo:
         self._lock = threading.Lock()
 
     def get(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        found = self.peek(key)
+        if found is _MISSING:
+            found = make()
+            self.put(key, found)
+        return found
+
+    def peek(self, key: tuple[Any, ...]) -> Any:
+        """The value kept for ``key``, or ``_MISSING``."""
         with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = make()
+            if key not in self._items:
+                return _MISSING
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
         with self._lock:
             self._items[key] = value
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-        return value
 
 
+_MISSING = object()
 _memo = _Memo()
 
 
 def _state(store: Store, cluster_id: int, updated_at: Any, members: int) -> tuple[Any, ...]:
     return (store.url, id(store.engine), cluster_id, updated_at, members)
+
+
+def _cluster_flags(s: Any, store: Store, clusters: list[tuple[int, Any]]
+                   ) -> dict[int, tuple[dict[str, int], int, tuple[Any, ...]]]:
+    """cluster id → ({flag: members carrying it}, members, state) for these (cluster id, updated_at): the member
+    counts from the cluster index, the flag counts kept per state (``_Memo``), those missing read in one query."""
+    if not clusters:
+        return {}
+    ids = [c for c, _ in clusters]
+    members = dict(s.execute(select(_A.c.cluster_id, func.count()).where(_A.c.cluster_id.in_(ids))
+                             .group_by(_A.c.cluster_id)).all())
+    out: dict[int, tuple[dict[str, int], int, tuple[Any, ...]]] = {}
+    missing: list[int] = []
+    for cid, updated_at in clusters:
+        state = _state(store, cid, updated_at, int(members.get(cid, 0)))
+        kept = _memo.peek(("flags", *state))
+        out[cid] = (kept if kept is not _MISSING else {}, int(members.get(cid, 0)), state)
+        if kept is _MISSING:
+            missing.append(cid)
+    if missing:
+        cols = [func.sum(case((_flagged(_A, f), 1), else_=0)).label(f) for f in KNOWN_FLAGS]
+        found = {r[0]: {f: int(n or 0) for f, n in zip(KNOWN_FLAGS, r[1:], strict=True)} for r in s.execute(
+            select(_A.c.cluster_id, *cols).where(_A.c.cluster_id.in_(missing)).group_by(_A.c.cluster_id))}
+        for cid in missing:
+            flags, n, state = out[cid]
+            flags = found.get(cid, dict.fromkeys(KNOWN_FLAGS, 0))
+            _memo.put(("flags", *state), flags)
+            out[cid] = (flags, n, state)
+    return out
 
 
 def cluster_header(store: Store, cluster_id: int) -> dict[str, Any] | None:
@@ -177,15 +210,7 @@ def cluster_header(store: Store, cluster_id: int) -> dict[str, Any] | None:
         c = s.execute(select(_C).where(_C.c.id == cluster_id)).first()
         if c is None:
             return None
-        members = int(s.scalar(select(func.count()).select_from(_A).where(_A.c.cluster_id == cluster_id)) or 0)
-        state = _state(store, cluster_id, c.updated_at, members)
-
-        def count_flags() -> dict[str, int]:
-            cols = [func.sum(case((_flagged(_A, f), 1), else_=0)).label(f) for f in KNOWN_FLAGS]
-            agg = s.execute(select(*cols).where(_A.c.cluster_id == cluster_id)).one()
-            return {f: int(getattr(agg, f) or 0) for f in KNOWN_FLAGS}
-
-        flags = _memo.get(("flags", *state), count_flags)
+        flags, members, state = _cluster_flags(s, store, [(cluster_id, c.updated_at)])[cluster_id]
         canonical = _article(s, c.canonical_id) if c.canonical_id is not None else None
     return {"id": c.id, "size": members, "merged_into": c.merged_into, "created_at": _iso(c.created_at),
             "updated_at": _iso(c.updated_at), "canonical": canonical, "flags": dict(flags), "state": state}

@@ -256,7 +256,7 @@ class UI:
             pick = next((m for m in copies if m["flags"]), copies[0] if copies else None)
             chosen = pick["id"] if pick else None
         diff_ctx = self._diff(cluster_id, canonical, chosen)
-        if chosen is not None and diff_ctx is None:
+        if chosen is not None and canonical is not None and diff_ctx is None:
             moved = data.article_cluster(self.store, chosen)
             if moved is not None and moved != cluster_id:
                 return RedirectResponse(f"{PREFIX}/clusters/{moved}?member={chosen}#diff", 303,
