@@ -51,8 +51,8 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.serve.queries import encode_cursor  # noqa: E402
-from pipeline.store.store import ArticleRow, ClusterRow, EventRow, PageRow, RunRow, SourceRow, Store  # noqa: E402
+from pipeline.serve.cursors import encode_cursor  # noqa: E402
+from pipeline.store import ArticleRow, ClusterRow, EventRow, PageRow, RunRow, SourceRow, Store  # noqa: E402
 
 SITES = [f"Site {i}" for i in range(40)]
 WORDS = ["harbour", "council", "library", "river", "budget", "ferry", "orchard", "museum", "bridge", "school",

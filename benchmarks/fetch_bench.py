@@ -26,8 +26,9 @@ import time
 from typing import Any
 
 from pipeline.fetch.client import Fetcher
-from pipeline.fetch.politeness import HostGate, LocalHostGate, RedisHostGate
+from pipeline.fetch.politeness import HostGate, LocalHostGate
 from pipeline.settings import Settings
+from pipeline.shared.host_gate import RedisHostGate
 
 ROBOTS = b"User-agent: *\nAllow: /\n"
 

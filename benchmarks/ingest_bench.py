@@ -26,13 +26,16 @@ import pipeline.dedup.canonical as canonical_module
 import pipeline.dedup.deduplicator as dedup_module
 import pipeline.dedup.rarity as rarity_module
 import pipeline.ingest.runner as ingest_module
+import pipeline.ingest.steps as steps_module
 import pipeline.text as text_module
 from pipeline.dedup.deduplicator import Deduplicator
+from pipeline.dedup.policy import DecisionPolicy
 from pipeline.errors import ReprintError
-from pipeline.ingest.runner import FLUSH_EVERY, ingest_page, run_ingest
+from pipeline.ingest.runner import run_ingest
+from pipeline.ingest.steps import ingest_page
 from pipeline.records import Page
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 
 #: Pages per turn when the pipeline and the baseline take turns on the CPU.
 CHUNK = 25
@@ -54,7 +57,7 @@ def read_pages(path: Path) -> list[Page]:
 
 
 PATCHES = [
-    (ingest_module, "extract", "extract"),
+    (steps_module, "extract", "extract"),
     (Store, "stored_page", "store: known-page check"),
     (Store, "add_page", "store: page (compressed HTML)"),
     (dedup_module, "tokenize", "dedup: tokenize"),
@@ -171,7 +174,7 @@ def pipeline_run(pages: list[Page], chunk: int = CHUNK) -> tuple[float, float, f
     cpu = wall = base = 0.0
     with stage_timers() as stages, tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/bench.db")
-        dedup = Deduplicator(store, Settings(), defer=True)  # as `reprint ingest` runs it
+        dedup = Deduplicator(store, Settings(), policy=DecisionPolicy.batched())  # as `reprint ingest` runs it
         for i in range(0, len(pages), chunk):
             part = pages[i : i + chunk]
             base += extraction_alone(part)  # trafilatura alone: no stage of ours runs, none is timed
@@ -179,8 +182,6 @@ def pipeline_run(pages: list[Page], chunk: int = CHUNK) -> tuple[float, float, f
             for page in part:
                 with contextlib.suppress(ReprintError):
                     ingest_page(page, store, dedup, None)
-                if dedup.pending >= FLUSH_EVERY:
-                    dedup.flush()
             if i + chunk >= len(pages):
                 dedup.flush()
             cpu += time.process_time() - start_cpu

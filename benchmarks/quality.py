@@ -28,7 +28,7 @@ from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.extract.extractor import extract
 from pipeline.records import Page
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 from pipeline.text import shingles, tokenize
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.api_bench import start_server  # noqa: E402 - the same server process as the API benchmark's
-from pipeline.store.store import ArticleRow, ClusterRow, EventRow, PageRow, RunRow, SourceRow, Store  # noqa: E402
+from pipeline.store import ArticleRow, ClusterRow, EventRow, PageRow, RunRow, SourceRow, Store  # noqa: E402
 
 PG_ADMIN = os.environ.get("REPRINT_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_URL = os.environ.get("REPRINT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/{name}")

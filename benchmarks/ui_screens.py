@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.ingest.runner import run_ingest  # noqa: E402
 from pipeline.serve.api import create_app, serve_in_thread  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
-from pipeline.store.store import Store  # noqa: E402
+from pipeline.store import Store  # noqa: E402
 from tests.support.browser import browser_problem, chromium  # noqa: E402
 
 WIDTHS = (1280, 375)

@@ -50,7 +50,7 @@ def free_port() -> int:
 
 
 def reprint(*args: str) -> list[str]:
-    return [sys.executable, "-m", "workers.cli", *args]
+    return [sys.executable, "-m", "pipeline.cli", *args]
 
 
 @contextlib.contextmanager
@@ -93,7 +93,7 @@ def run_seconds(db_url: str) -> tuple[float, int]:
     """(seconds from the run's start to its finish, pages seen) of the latest run, from the runs table."""
     from sqlalchemy import text
 
-    from pipeline.store.store import make_engine
+    from pipeline.store import make_engine
 
     engine = make_engine(db_url)
     try:

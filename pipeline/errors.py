@@ -1,4 +1,22 @@
-"""The error hierarchy. Every failure a source can cause is a ``ReprintError`` with a stage."""
+"""The error hierarchy. Every failure a source can cause is a ``ReprintError`` with a stage.
+
+    ReprintError (stage, kind, url, message)
+    ├── SourceError                 discover: a source cannot be read at all
+    │   ├── WarcError               truncated or malformed WARC (earlier records are kept)
+    │   ├── FeedError
+    │   └── SitemapError
+    ├── FetchError                  fetch: retry_after carries the server's Retry-After
+    │   ├── HTTPStatusError         status
+    │   ├── ResponseTooLarge, DeadlineExceeded, BlockedAddress, RobotsDisallowed,
+    │   └── TooManyRedirects, UnsupportedContentType
+    ├── ExtractError                extract: fetched, but no article
+    │   ├── NotHTML, EmptyPage, DecodeError
+    ├── ConfigError                 config: settings or the sources file
+    └── UnexpectedError             anything else that broke one page; kind is the original type's name
+
+Errors are data: every runner records them the same way (``pipeline.ingest.steps.record_error``), by
+``stage``, ``kind``, ``url`` and ``message``; ``as_reprint_error`` wraps what is not one of ours.
+"""
 
 from __future__ import annotations
 
@@ -100,3 +118,23 @@ class FeedError(SourceError):
 
 class SitemapError(SourceError):
     """A sitemap cannot be parsed, is refused (entity expansion) or nests too deep."""
+
+
+class UnexpectedError(ReprintError):
+    """Something outside the known failure modes broke one page; ``kind`` is the original type's name."""
+
+    stage = "ingest"
+
+    def __init__(self, err: BaseException, *, url: str | None = None, stage: str = "ingest") -> None:
+        super().__init__(f"{type(err).__name__}: {err}", url=url)
+        self.stage = stage
+        self.original = type(err).__name__
+
+    @property
+    def kind(self) -> str:
+        return self.original
+
+
+def as_reprint_error(err: BaseException, url: str | None, stage: str) -> ReprintError:
+    """``err`` itself when it is one of ours, else wrapped with the stage where it happened."""
+    return err if isinstance(err, ReprintError) else UnexpectedError(err, url=url, stage=stage)

@@ -1,12 +1,20 @@
-"""The records that flow one way through the stages: Page → Article → Signature → ClusterDecision."""
+"""The records that cross a module line: Page → Article → Signature → PairVerdict → ClusterDecision on the way
+through the stages, and what the runners report (SourceItem, PageResult, ErrorNote, IngestSummary).
+
+Every record is a frozen, slotted dataclass except the summary, which a run fills in as it goes.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.errors import ReprintError
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +31,18 @@ class Page:
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceItem:
+    """One unit of work (or one problem) discovered in a source."""
+
+    source: str  # the SOURCE spec it came from, as the user typed it
+    url: str | None = None  # a URL to fetch (page is None) or the page's URL
+    page: Page | None = None  # content already at hand (WARC record, local file, fetched article)
+    error: ReprintError | None = None  # a problem to record against the source; carries no work
+    resume_at: int | None = None  # WARC: offset of the next record, the checkpoint once this item is stored
+    lastmod: datetime | None = None  # sitemap URL: its <lastmod> (aware UTC, end of the period it names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +130,155 @@ class ClusterDecision:
     canonical_id: int
     members: tuple[MemberDecision, ...]
     reason: str
+
+
+@dataclass(slots=True)
+class PageResult:
+    """What ingesting one page did: ``stored`` a new article, or left it ``unchanged`` / ``changed``."""
+
+    status: str
+    article_id: int | None = None
+    cluster_id: int | None = None
+    related: int = 0
+    warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (stage, kind, message)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorNote:
+    """One recorded error or warning, kept for the printed summary."""
+
+    source: str
+    url: str | None
+    stage: str
+    kind: str
+    message: str
+    level: str = "error"
+
+
+#: How many error lines a summary keeps for printing; every error is in the database anyway.
+MAX_NOTES = 500
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """What one run did, embedded or distributed; the counts are also stored with the run."""
+
+    run_id: int
+    sources: list[str]
+    pages_seen: int = 0
+    articles: int = 0
+    unchanged: int = 0
+    changed: int = 0
+    joined: int = 0
+    clusters: int = 0
+    multi_clusters: int = 0
+    articles_total: int = 0
+    flags: dict[str, int] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
+    notes: list[ErrorNote] = field(default_factory=list)
+    failed_sources: set[str] = field(default_factory=set)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no source had an error (warnings do not count)."""
+        return not self.errors
+
+    def note(self, note: ErrorNote, *, failed_source: str | None = None) -> None:
+        """Count one recorded error or warning (and keep it for printing, up to MAX_NOTES)."""
+        if note.level == "error":
+            self.errors[note.kind] += 1
+            if failed_source:
+                self.failed_sources.add(failed_source)
+        else:
+            self.warnings[note.kind] += 1
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(note)
+
+    def counts(self) -> dict[str, Any]:
+        """The JSON-able counts stored with the run."""
+        return {
+            "pages_seen": self.pages_seen,
+            "articles": self.articles,
+            "unchanged": self.unchanged,
+            "changed": self.changed,
+            "joined": self.joined,
+            "clusters": self.clusters,
+            "multi_clusters": self.multi_clusters,
+            "articles_total": self.articles_total,
+            "flags": dict(self.flags),
+            "errors": dict(self.errors),
+            "warnings": dict(self.warnings),
+            "failed_sources": sorted(self.failed_sources),
+            "elapsed": round(self.elapsed, 3),
+        }
+
+
+@dataclass(slots=True)
+class DedupOutcome:
+    """What adding one article did: where it landed and what changed because of it."""
+
+    article_id: int
+    cluster_id: int
+    candidates: int = 0
+    related: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+@dataclass(slots=True)
+class Alignment:
+    """Counts from one alignment, seen from side a and side b."""
+
+    n_a: int
+    n_b: int
+    equal: int
+    anchored: int
+    sub_a: int
+    sub_b: int
+    substitutions: list[tuple[str, str]]
+    swaps: list[tuple[str, str]]  # isolated one-word substitutions between two real words
+    lost_a: list[tuple[int, int]]  # spans of a missing from b
+    lost_b: list[tuple[int, int]]  # spans of b missing from a
+
+@dataclass(frozen=True, slots=True)
+class SourcePlan:
+    """A source as a runner reads it: its store id, and for a WARC the checkpoint key it resumes from."""
+
+    spec: str
+    kind: str
+    source_id: int
+    checkpoint: str | None = None  # WARC: the checkpoint key (file plus filters)
+    options: dict[str, Any] = field(default_factory=dict)  # keyword options for ``discover``
+    resume_at: int = 0  # WARC: the committed offset the read starts from
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """What one discovered item asks for.
+
+    ``fail``: a page that could not be discovered (its error is ``error``); ``source_error``: a problem of
+    the source itself, not a page; ``page``: content at hand to ingest; ``fetch``: a URL to fetch;
+    ``unchanged``: a sitemap URL whose ``<lastmod>`` has not moved since it was fetched (no request).
+    """
+
+    action: Literal["fail", "source_error", "page", "fetch", "unchanged", "nothing"]
+    url: str | None = None
+    page: Page | None = None
+    error: ReprintError | None = None
+    lastmod: datetime | None = None
+
+    @property
+    def is_page(self) -> bool:
+        """Whether the item counts as a page seen (a source that cannot be read is not a page)."""
+        return self.action not in ("source_error", "nothing")
+
+@dataclass(frozen=True, slots=True)
+class ArticleFilter:
+    """The filters of ``GET /articles``; ``canonical=None`` means every article, copies included."""
+
+    canonical: bool | None = True
+    site: str | None = None
+    published_since: date | datetime | None = None
+    ingested_since: datetime | None = None
+    flag: str | None = None
+    q: str | None = None
+    cluster_id: int | None = None

@@ -1,43 +1,50 @@
-"""Shared fixtures: a database per test (SQLite and PostgreSQL), the CLI, and small news pages.
+"""Shared fixtures: a database per test (SQLite and PostgreSQL), a clean REPRINT_* environment, the CLI's
+environment, a loopback HTTP server (``http_server``) and in-process tasks on a private Redis (``deployment``).
 
 PostgreSQL tests create a fresh database on 127.0.0.1:5432 (user postgres, trust auth) and drop it
 afterwards. They are skipped when PostgreSQL does not answer, except under CI, where they fail.
+Helpers that are not fixtures live in ``tests/support/``.
 """
 
 from __future__ import annotations
 
-import html
-import io
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
-from pipeline.cli.app import app
-from tests.httpserver import http_server  # noqa: F401 - the fixture, re-exported for every test
-from tests.support.databases import (  # noqa: F401 - re-exported: the tests import them from here
-    PG_ADMIN_URL,
-    PG_URL_TEMPLATE,
-    _pg_problem,
-    temporary_database,
-    under_ci,
-)
+from tests.support.db import PG_ADMIN_URL, PG_URL_TEMPLATE, pg_problem_reason, under_ci
+from tests.support.http import http_server  # noqa: F401 - the fixture, for every test
+from tests.support.workers import deployment  # noqa: F401 - the fixture, for the workers and ingest tests
 
 
 @pytest.fixture(scope="session")
 def pg_problem() -> str | None:
-    return _pg_problem()
+    return pg_problem_reason()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_problem: str | None) -> Iterator[str]:
     """An empty database URL, once for SQLite (a file) and once for PostgreSQL (a fresh database)."""
-    with temporary_database(request.param, tmp_path, problem=pg_problem) as url:
-        yield url
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'reprint.db'}"
+        return
+    if pg_problem is not None:
+        if under_ci():
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} under CI: {pg_problem}")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {pg_problem}")
+    import psycopg
+
+    name = f"reprint_test_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_URL_TEMPLATE.format(name=name)
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -64,103 +71,3 @@ def reprint_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("REPRINT_FETCH_MAX_RETRIES", "0")
     monkeypatch.setenv("REPRINT_FETCH_BACKOFF", "0.01")
     monkeypatch.chdir(tmp_path)  # the default sqlite:///reprint.db lands in the test's own directory
-
-
-def cli(*args: str) -> Result:
-    """Run ``reprint ARGS...`` in-process; stdout and stderr are kept apart."""
-    return CliRunner().invoke(app, list(args))
-
-
-# --- pages ---------------------------------------------------------------------------------------
-ORIGINAL_PARAGRAPHS = [
-    "The harbour board in Westmere approved a plan on Thursday to rebuild the old stone pier, which has "
-    "been closed to the public since a storm tore away part of its seaward end two winters ago. The "
-    "work will cost about four million and is due to start in the spring.",
-    "Board chair Agnes Whitlow said the pier was more than a landing stage for the town. \"Generations "
-    "of children learned to fish from the end of that pier, and the lifeboat crew trained there every "
-    "Sunday,\" she said. The board looked at demolishing it but decided the cost of a new structure "
-    "would be almost the same.",
-    "Engineers will replace the damaged section with precast concrete blocks faced with the original "
-    "granite, which divers recovered from the harbour floor last summer. The town's heritage society "
-    "had campaigned for the stones to be reused, and collected more than two thousand signatures.",
-    "Fishermen who moor their boats in the inner harbour welcomed the decision but asked the board to "
-    "keep the slipway open during the works. The board said it would publish a schedule of closures "
-    "before construction begins, and that the pier should reopen in time for the summer regatta.",
-]
-
-UNRELATED_PARAGRAPHS = [
-    "A family of otters has been seen in the canal basin in the centre of Ashford for the first time in "
-    "living memory, delighting commuters and puzzling the canal trust, which had not expected them to "
-    "return for years.",
-    "Wildlife volunteers counted four animals, two adults and two cubs, feeding near the lock gates at "
-    "dawn on three mornings this week. The trust asked visitors to keep dogs on leads along the towpath "
-    "and not to feed the animals, and said it would install cameras to follow the family over winter.",
-    "Ecologists said cleaner water upstream, after years of work on sewage overflows, had brought fish "
-    "back to the canal, and the otters had followed them. Schools in the town have started a project "
-    "to name the cubs.",
-]
-
-
-def news_page(
-    title: str,
-    paragraphs: list[str],
-    *,
-    site: str,
-    byline: str | None = None,
-    extra: str = "",
-    charset: str | None = "utf-8",
-) -> str:
-    """A plausible news page with navigation and footer boilerplate around the article."""
-    body = "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
-    meta_charset = f'<meta charset="{charset}">' if charset else ""
-    author = f'<p class="byline">By {html.escape(byline)}</p>' if byline else ""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head>{meta_charset}<title>{html.escape(title)} | {html.escape(site)}</title>
-<meta property="og:site_name" content="{html.escape(site)}"></head>
-<body><header><a href="/">{html.escape(site)}</a>
-<nav><a href="/news">News</a> <a href="/sport">Sport</a></nav></header>
-<main><article><h1>{html.escape(title)}</h1>{author}
-<time datetime="2025-06-12">12 June 2025</time>
-{body}
-{extra}
-</article></main>
-<footer><p>&copy; 2025 {html.escape(site)}</p></footer></body></html>
-"""
-
-
-def original_page() -> bytes:
-    return news_page("Westmere harbour board approves rebuild of the old stone pier", ORIGINAL_PARAGRAPHS,
-                     site="Westmere Herald", byline="Rosa Lindgren").encode()
-
-
-def republished_page(original_url: str) -> bytes:
-    credit = (f'<p>This article was originally published by <a href="{html.escape(original_url)}">'
-              "Westmere Herald</a>.</p>")
-    return news_page("Westmere harbour board approves rebuild of the old stone pier", ORIGINAL_PARAGRAPHS,
-                     site="Coast Wire", byline="Rosa Lindgren", extra=credit).encode()
-
-
-def unrelated_page() -> bytes:
-    return news_page("Otters return to Ashford canal basin", UNRELATED_PARAGRAPHS, site="Ashford Echo",
-                     byline="Tom Price").encode()
-
-
-# --- WARC files ----------------------------------------------------------------------------------
-def warc_record(writer: WARCWriter, uri: str, body: bytes, *, content_type: str = "text/html; charset=utf-8",
-                status: str = "200 OK") -> None:
-    """Append one HTTP response record to a WARC."""
-    http = StatusAndHeaders(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))],
-                            protocol="HTTP/1.1")
-    writer.write_record(writer.create_warc_record(uri, "response", payload=io.BytesIO(body), http_headers=http))
-
-
-def write_warc(path: Path, records: list[tuple[str, bytes, str]], *, gzip_records: bool = True) -> bytes:
-    """A WARC of (uri, body, content type) response records; returns its bytes."""
-    buffer = io.BytesIO()
-    writer = WARCWriter(buffer, gzip=gzip_records)
-    writer.write_record(writer.create_warcinfo_record(path.name, {"software": "reprint tests"}))
-    for uri, body, content_type in records:
-        warc_record(writer, uri, body, content_type=content_type)
-    data = buffer.getvalue()
-    path.write_bytes(data)
-    return data

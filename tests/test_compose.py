@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.workers_support import (
+from tests.support.workers import (
     ROOT,
     Worker,
     db_counts,
@@ -83,7 +83,7 @@ def test_compose_healthchecks_and_startup_order(compose: dict[str, Any]) -> None
 def test_compose_commands_exist_in_the_cli(compose: dict[str, Any]) -> None:
     from typer.main import get_command
 
-    from workers.cli import app
+    from pipeline.cli import app
 
     known = set(get_command(app).commands)  # type: ignore[attr-defined]
     for name, service in compose["services"].items():

@@ -12,6 +12,7 @@ from celery import Celery
 from kombu import Queue
 
 from pipeline.settings import Settings, get_settings
+from pipeline.shared import keys
 
 #: One queue per stage; a worker consumes from all four unless told otherwise (``-Q``).
 QUEUES: tuple[str, ...] = ("discover", "fetch", "extract", "dedup")
@@ -97,8 +98,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # the active one stops renewing the lock (lock timeout = 5 × max loop interval by default).
         "beat_scheduler": "redbeat.RedBeatScheduler",
         "redbeat_redis_url": settings.redis_url,
-        "redbeat_key_prefix": f"{settings.redis_prefix}:redbeat:",
-        "redbeat_lock_key": f"{settings.redis_prefix}:redbeat:lock",
+        "redbeat_key_prefix": keys.redbeat(settings.redis_prefix),
+        "redbeat_lock_key": keys.redbeat(settings.redis_prefix) + "lock",
         # The active beat renews its lock every loop; a loop at most a fifth of the lock timeout leaves
         # room for a few slow renewals before a standby may take the lock.
         "beat_max_loop_interval": min(5.0, settings.beat_lock_timeout / 5),

@@ -30,6 +30,8 @@ from celery.exceptions import Reject
 from celery.worker.request import Request
 
 from pipeline.settings import Settings, get_settings
+from pipeline.shared import keys
+from pipeline.shared.latency import record_task_latency
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +73,10 @@ class DeliveryGuard:
     @property
     def list_key(self) -> str:
         """The dead-letter list, ``<prefix>:deadletters`` (``reprint status`` counts it too)."""
-        return f"{self.prefix}:deadletters"
+        return keys.dead_letters(self.prefix)
 
     def _key(self, task_id: str) -> str:
-        return f"{self.prefix}:deliveries:{task_id}"
+        return keys.deliveries(self.prefix, task_id)
 
     def begin(self, task_id: str, *, hostname: str | None = None) -> tuple[int, dict[str, str]]:
         """Count one delivery; returns the count and what the previous unfinished delivery left."""
@@ -203,12 +205,15 @@ class GuardedTask(Task):
             self.on_dead_letter(entry)
             return None
         run_test_hook(self.name, request.id, args, kwargs)
+        started = time.perf_counter()
         try:
             return self.run(*args, **kwargs)
         finally:
             try:
                 guard.end(request.id)
-            except redis.RedisError:  # the counter expires on its own
+                # every delivery that ran, whatever its outcome: what ``/metrics`` shows as task latency
+                record_task_latency(guard.client, self.name, time.perf_counter() - started, prefix=guard.prefix)
+            except redis.RedisError:  # the counter expires on its own; a lost sample is only a sample
                 log.warning("could not clear the delivery counter of %s", request.id, exc_info=True)
 
     def _routed_queue(self) -> str | None:

@@ -17,8 +17,9 @@ from typing import Any
 
 import redis
 
-from pipeline.ingest.runner import MAX_NOTES, ErrorNote, IngestSummary
-from pipeline.store.store import Store, url_key
+from pipeline.records import ErrorNote, IngestSummary
+from pipeline.shared import keys
+from pipeline.store import Store, url_key
 
 #: Run state is kept this long after the last write (a week): enough for anyone to look at it.
 RUN_TTL = 7 * 24 * 3600
@@ -55,8 +56,9 @@ class RunState:
 
     def __init__(self, client: redis.Redis, prefix: str, run_id: int) -> None:
         self.client = client
+        self.prefix = prefix
         self.run_id = run_id
-        self.meta = f"{prefix}:run:{run_id}"
+        self.meta = keys.run(prefix, run_id)
         self.pages = f"{self.meta}:pages"
         self.done_key = f"{self.meta}:done"
         self.sources_done = f"{self.meta}:sources-done"
@@ -176,14 +178,8 @@ def build_summary(store: Store, state: RunState) -> IngestSummary:
     specs = state.source_specs()
     for row in store.errors(state.run_id):
         source = specs.get(row.source_id, "") if row.source_id is not None else ""
-        if row.level == "error":
-            summary.errors[row.kind] += 1
-            if source:
-                summary.failed_sources.add(source)
-        else:
-            summary.warnings[row.kind] += 1
-        if len(summary.notes) < MAX_NOTES:
-            summary.notes.append(ErrorNote(source, row.url, row.stage, row.kind, row.message, row.level))
+        summary.note(ErrorNote(source, row.url, row.stage, row.kind, row.message, row.level),
+                     failed_source=source or None)
     sizes = store.cluster_sizes()
     summary.clusters = len(sizes)
     summary.multi_clusters = sum(1 for _, n in sizes if n > 1)
@@ -194,11 +190,30 @@ def build_summary(store: Store, state: RunState) -> IngestSummary:
     return summary
 
 
+def decide_pending(store: Store, state: RunState) -> None:
+    """Decide every cluster still waiting (the decision policy batches them), under the workers' lock."""
+    from pipeline.dedup.deduplicator import Deduplicator
+    from pipeline.dedup.policy import DecisionPolicy
+    from pipeline.settings import get_settings
+    from pipeline.shared.locks import workers_cluster_lock
+
+    settings = get_settings()
+    lock = workers_cluster_lock(store, state.client, state.prefix)
+    Deduplicator(store, settings, lock=lock, policy=DecisionPolicy.batched()).flush()
+
+
 def finish_if_complete(store: Store, state: RunState) -> bool:
-    """Write the run's counts and release its source lock, once, when every page has an outcome."""
+    """Write the run's counts and release its source lock, once, when every page has an outcome.
+
+    A run is over when its clusters are decided too: whoever sees every page done decides what waits
+    first (a second process doing the same finds nothing left), then one of them claims the finish.
+    """
     progress = state.progress()
-    if progress.finished or not progress.complete or not state.claim_finish():
+    if progress.finished or not progress.complete:
         return progress.finished
+    decide_pending(store, state)
+    if not state.claim_finish():
+        return False
     state.mark_finished()
     summary = build_summary(store, state)
     store.finish_run(state.run_id, summary.counts())

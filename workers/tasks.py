@@ -31,16 +31,16 @@ from typing import Any
 
 import redis
 from billiard.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from pipeline.dedup.deduplicator import Deduplicator
-from pipeline.errors import DeadlineExceeded, FetchError, HTTPStatusError, ReprintError, SourceError
-from pipeline.extract.extractor import extract
-from pipeline.ingest.runner import PAGE_CHANGED, UnexpectedError, stored_verdict
+from pipeline.dedup.policy import DecisionPolicy
+from pipeline.errors import DeadlineExceeded, FetchError, HTTPStatusError, UnexpectedError
+from pipeline.ingest import steps
 from pipeline.records import Article, Link, Page
 from pipeline.settings import Settings, get_settings
-from pipeline.store.store import PageRow, Store, url_key
+from pipeline.shared import keys
+from pipeline.store import Store, url_key
 
 from .app import app
 from .deadletter import GuardedTask, redis_client
@@ -81,22 +81,21 @@ class _Process:
     def dedup(self) -> Deduplicator:
         """The deduplicator over the shared Redis index, so every worker sees every article."""
         if self._dedup is None:
-            from pipeline.shared.locks import cluster_lock_for, redis_lock
+            from pipeline.shared.locks import workers_cluster_lock
             from pipeline.shared.redis_index import RedisLSHIndex
 
             index = RedisLSHIndex(self.redis, self.settings.num_perm, self.settings.redis_prefix)
-            if self.store.engine.dialect.name == "sqlite":
-                # SQLite's lock is per process; workers are several processes, so lock in Redis instead.
-                lock = redis_lock(self.redis, f"{self.settings.redis_prefix}:cluster-lock")
-            else:
-                lock = cluster_lock_for(self.store, self.redis)
-            self._dedup = Deduplicator(self.store, self.settings, index=index, lock=lock)
+            lock = workers_cluster_lock(self.store, self.redis, self.settings.redis_prefix)
+            # the same decision policy as the embedded runner: relations at once, clusters in batches (and at
+            # the end of every run, ``runs.finish_if_complete``)
+            self._dedup = Deduplicator(self.store, self.settings, index=index, lock=lock,
+                                       policy=DecisionPolicy.batched())
         return self._dedup
 
     def run(self, coro_fn: Callable[[Any], Any]) -> Any:
         """Run ``coro_fn(fetcher)`` on this process's loop, with one Fetcher kept open (robots cache, pool)."""
         from pipeline.fetch.client import Fetcher
-        from pipeline.fetch.politeness import RedisHostGate
+        from pipeline.shared.host_gate import RedisHostGate
 
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
@@ -139,17 +138,6 @@ def article_from_json(data: dict[str, Any]) -> Article:
     return Article(**fields)
 
 
-def load_page(store: Store, page_id: int) -> Page | None:
-    """The stored page (bytes decompressed, headers as fetched), or None if it is gone."""
-    with store.session() as s:
-        row = s.execute(select(PageRow.url, PageRow.status, PageRow.headers, PageRow.fetched_at)
-                        .where(PageRow.id == page_id)).first()
-    if row is None:
-        return None
-    return Page(row.url, store.page_html(page_id), status=row.status, headers=dict(row.headers or {}),
-                fetched_at=row.fetched_at)
-
-
 def is_transient(err: BaseException) -> bool:
     """Worth retrying later: connection failures, timeouts, 408/425/429 and 5xx. Never other 4xx,
     robots refusals, blocked addresses, size caps or unsupported types (a retry would answer the same)."""
@@ -165,10 +153,6 @@ def retry_delay(task: Any, err: BaseException, settings: Settings) -> float:
         return min(float(after), settings.fetch_max_retry_after)
     ceiling = min(settings.task_retry_backoff * 2 ** task.request.retries, settings.task_retry_backoff_max)
     return random.uniform(0, ceiling)  # full jitter: retries of many pages of one host do not arrive together
-
-
-def _error_kind(err: BaseException, stage: str, url: str | None) -> ReprintError:
-    return err if isinstance(err, ReprintError) else UnexpectedError(err, url=url, stage=stage)
 
 
 class PageTask(GuardedTask):
@@ -192,11 +176,9 @@ class PageTask(GuardedTask):
         key = page_key(source_id, url or "")
         if state.is_done(key):
             return
-        rerr = _error_kind(err, stage, url)
-        kind = rerr.original if isinstance(rerr, UnexpectedError) else rerr.kind
-        proc.store.record_error(stage=rerr.stage, kind=kind, message=rerr.message, url=rerr.url or url,
-                                source_id=source_id, run_id=run_id)
-        state.mark_done(key, "error", kind=kind)
+        note = steps.record_error(proc.store, err, source="", url=url, stage=stage, source_id=source_id,
+                                  run_id=run_id)
+        state.mark_done(key, "error", kind=note.kind)
         finish_if_complete(proc.store, state)
 
     def finish_page(self, run_id: int, source_id: int | None, url: str, outcome: str, **extra: Any) -> None:
@@ -219,10 +201,8 @@ class PageTask(GuardedTask):
             proc = process()
             state = proc.state(kwargs["run_id"])
             if state.once(f"source-failed:{kwargs['index']}"):
-                rerr = _error_kind(err, "discover", kwargs["spec"])
-                kind = rerr.original if isinstance(rerr, UnexpectedError) else rerr.kind
-                proc.store.record_error(stage="discover", kind=kind, message=rerr.message, url=kwargs["spec"],
-                                        run_id=kwargs["run_id"])
+                steps.record_error(proc.store, err, source=kwargs["spec"], url=kwargs["spec"], stage="discover",
+                                   source_id=None, run_id=kwargs["run_id"])
             state.source_finished(kwargs["index"])
             finish_if_complete(proc.store, state)
 
@@ -260,7 +240,7 @@ def scheduled_ingest(spec: str, name: str | None = None) -> int | None:
     """Beat's entry point: start a run of one source unless its previous run is still going."""
     proc = process()
     settings = proc.settings
-    lock_key = f"{settings.redis_prefix}:source-lock:{url_key(spec)}"
+    lock_key = keys.source_lock(settings.redis_prefix, url_key(spec))
     token = secrets.token_hex(8)
     # NX: only if free. The TTL frees a source whose run can never finish (lost messages), eventually.
     if not proc.redis.set(lock_key, token, nx=True, ex=int(settings.source_lock_ttl)):
@@ -277,87 +257,76 @@ def scheduled_ingest(spec: str, name: str | None = None) -> int | None:
 def discover_source(run_id: int, index: int, spec: str) -> int:
     """Discover one source: pages at hand are stored and sent to extract, URLs are sent to fetch.
 
-    A WARC source is read from its checkpoint in the store (the one the embedded runner keeps too,
-    same key: file plus the REPRINT_WARC_* filters), which advances after each record has been handed
-    on. So a discovery that dies mid-file (a killed worker: the message comes back; a dead-lettered or
-    timed-out task: the next run) continues from the last record committed instead of reading the file
-    again from the start. Reading to the end resets it, so the next run reads the file afresh.
-    A sitemap URL whose ``<lastmod>`` has not moved since it was fetched is not fetched again.
+    A WARC source is read from its checkpoint in the store (``steps.open_source``, the one the embedded
+    runner keeps too), which advances after each record has been handed on. So a discovery that dies
+    mid-file (a killed worker: the message comes back; a dead-lettered or timed-out task: the next run)
+    continues from the last record committed instead of reading the file again from the start. Reading
+    to the end resets it, so the next run reads the file afresh. A sitemap URL whose ``<lastmod>`` has not
+    moved since it was fetched is not fetched again.
     """
-    from pipeline.sources.discover import discover, source_kind, warc_plan
+    from pipeline.sources.discover import discover
 
     from .deadletter import run_test_hook
 
     proc = process()
     store, state = proc.store, proc.state(run_id)
     redelivered = getattr(discover_source.request, "delivery_count", 1) > 1
-    try:
-        kind = source_kind(spec)
-    except Exception:
-        kind = "unknown"
-    source_id = store.source_id(spec, kind)
+    plan = steps.open_source(store, spec, proc.settings)
+    source_id = plan.source_id
     state.set_source_id(spec, source_id)
-    options: dict[str, Any] = {}
-    checkpoint: str | None = None
-    if kind == "warc":
-        checkpoint, scope = warc_plan(spec, proc.settings)
-        start = store.warc_checkpoint(checkpoint)
-        if start:
-            log.info("resuming WARC %s at offset %d (records before it were committed)", spec, start)
-        options["warc_scope"] = scope.at(start)
+    if plan.resume_at:
+        log.info("resuming WARC %s at offset %d (records before it were committed)", spec, plan.resume_at)
 
-    def handle(item: Any) -> None:
-        url = item.url or (item.page.url if item.page is not None else None)
-        if item.error is not None:
-            if url is not None and not isinstance(item.error, SourceError):
-                state.discovered(page_key(source_id, url))
-                discover_source.fail_page(run_id, source_id, url, item.error, "discover")
-            elif state.once(f"source-error:{index}:{item.error}"):
-                err = _error_kind(item.error, "discover", spec)
-                store.record_error(stage=err.stage, kind=err.kind, message=err.message, url=err.url or spec,
+    def handle(work: steps.Work) -> None:
+        if work.action == "source_error":
+            assert work.error is not None
+            if state.once(f"source-error:{index}:{work.error}"):
+                steps.record_error(store, work.error, source=spec, url=work.error.url or spec, stage="discover",
                                    source_id=source_id, run_id=run_id)
             return
-        if url is None:
+        if work.url is None:
             return
-        key = page_key(source_id, url)
+        key = page_key(source_id, work.url)
+        if work.action == "fail":
+            state.discovered(key)
+            discover_source.fail_page(run_id, source_id, work.url, work.error, "discover")
+            return
         if not state.discovered(key) and (not redelivered or state.is_done(key)):
             return  # already sent on by an earlier delivery of this task
-        if item.page is not None:
+        if work.page is not None:
             try:
-                accept_page(run_id, source_id, item.page)
+                accept_page(run_id, source_id, work.page)
             except INFRA_ERRORS:
                 raise
             except Exception as err:  # one page must never stop its source
-                discover_source.fail_page(run_id, source_id, url, err, "ingest")
-        elif item.lastmod is not None and store.sitemap_unchanged(url, item.lastmod):
+                discover_source.fail_page(run_id, source_id, work.url, err, "ingest")
+            return
+        work = steps.skip_unchanged(store, work)
+        if work.action == "unchanged":
             state.mark_done(key, "unchanged")  # the sitemap says it has not changed since it was fetched
             finish_if_complete(store, state)
-        else:
-            kwargs: dict[str, Any] = {"run_id": run_id, "source_id": source_id, "url": url}
-            if item.lastmod is not None:
-                kwargs["lastmod"] = item.lastmod.isoformat()
-            fetch_url.apply_async(kwargs=kwargs)
+            return
+        kwargs: dict[str, Any] = {"run_id": run_id, "source_id": source_id, "url": work.url}
+        if work.lastmod is not None:
+            kwargs["lastmod"] = work.lastmod.isoformat()
+        fetch_url.apply_async(kwargs=kwargs)
 
     async def walk(fetcher: Any) -> None:
-        async for item in discover(spec, fetcher, **options):
-            if checkpoint is not None:
+        async for item in discover(spec, fetcher, **plan.options):
+            if plan.checkpoint is not None:
                 run_test_hook("reprint.discover_source:record", discover_source.request.id or "", (),
                               {"spec": spec, "url": item.url})
-            handle(item)
-            if checkpoint is not None and item.resume_at is not None:
-                store.set_warc_checkpoint(checkpoint, item.resume_at)  # handed on: never read again
+            handle(steps.triage(item))
+            steps.item_done(store, plan, item)  # handed on: never read again
 
     try:
         proc.run(walk)
-        if checkpoint is not None:  # read to the end: the next run of this file starts afresh
-            store.set_warc_checkpoint(checkpoint, 0)
+        steps.source_done(store, plan)
     except INFRA_ERRORS:
         raise
     except Exception as err:  # discover should not raise; if it does, the source fails alone
         if state.once(f"source-error:{index}:{err}"):
-            rerr = _error_kind(err, "discover", spec)
-            store.record_error(stage=rerr.stage, kind=rerr.kind if not isinstance(rerr, UnexpectedError)
-                               else rerr.original, message=rerr.message, url=spec, source_id=source_id,
+            steps.record_error(store, err, source=spec, url=spec, stage="discover", source_id=source_id,
                                run_id=run_id)
     state.source_finished(index)
     finish_if_complete(store, state)
@@ -367,26 +336,24 @@ def discover_source(run_id: int, index: int, spec: str) -> int:
 def accept_page(run_id: int, source_id: int | None, page: Page) -> None:
     """A page in hand (fetched, or read from a WARC or file): store it and send it to extract.
 
-    As in the embedded runner, a URL whose article is stored already is not replaced: same bytes count
-    as unchanged, other bytes as changed (with a warning), and the stored article is kept.
+    As in the embedded runner (``steps.known_page``), a URL whose article is stored already is not
+    replaced: same bytes count as unchanged, other bytes as changed (with a warning).
     """
     proc = process()
     store, state = proc.store, proc.state(run_id)
     key = page_key(source_id, page.url)
-    known = stored_verdict(page, store)
+    known = steps.known_page(store, page)
     if known is not None:
         if known.status == "unchanged":
             state.mark_done(key, "unchanged")
         elif state.once(f"changed:{key}"):
-            store.record_error(stage="ingest", kind="PageChanged", level="warning", url=page.url,
-                               source_id=source_id, run_id=run_id, message=PAGE_CHANGED)
+            for stage, kind, message in known.warnings:
+                steps.record_warning(store, stage, kind, message, source="", url=page.url, source_id=source_id,
+                                     run_id=run_id)
             state.mark_done(key, "changed")
         finish_if_complete(store, state)
         return
-    try:
-        page_id = store.add_page(page, source_id)
-    except IntegrityError:  # the same URL stored at the same instant by another task: now it is an update
-        page_id = store.add_page(page, source_id)
+    page_id = steps.store_page(store, page, source_id)
     extract_page.apply_async(kwargs={"run_id": run_id, "source_id": source_id, "page_id": page_id,
                                      "url": page.url})
 
@@ -399,15 +366,10 @@ def fetch_url(self: PageTask, run_id: int, source_id: int | None, url: str, last
     the next run skips the URL until the sitemap shows a newer one.
     """
     proc = process()
-    etag = last_modified = None
-    stored = proc.store.page_state(url)
-    if stored is not None and proc.store.article_for_page(stored[0]) is not None:
-        etag, last_modified = stored[2], stored[3]
     try:
-        page = proc.run(lambda fetcher: fetcher.fetch(url, etag=etag, last_modified=last_modified))
+        page = proc.run(lambda fetcher: steps.fetch_page(fetcher, proc.store, url))
         accept_page(run_id, source_id, page)
-        if lastmod is not None:
-            proc.store.set_sitemap_lastmod(url, datetime.fromisoformat(lastmod))
+        steps.page_fetched(proc.store, url, datetime.fromisoformat(lastmod) if lastmod else None)
     except INFRA_ERRORS:
         raise
     except FetchError as err:
@@ -426,44 +388,37 @@ def extract_page(self: PageTask, run_id: int, source_id: int | None, page_id: in
     if proc.store.article_for_page(page_id) is not None:
         return  # a redelivery after the dedup task already stored it
     try:
-        page = load_page(proc.store, page_id)
-        if page is None:
-            raise UnexpectedError(LookupError(f"page {page_id} is not in the store"), url=url, stage="extract")
-        article, warning = extract(page)
+        article, warnings = steps.extract_stored(proc.store, page_id, url)
     except INFRA_ERRORS:
         raise
     except (Exception, SoftTimeLimitExceeded) as err:
         self.fail_page(run_id, source_id, url, err, "extract")
         return
     dedup_article.apply_async(kwargs={"run_id": run_id, "source_id": source_id, "page_id": page_id, "url": url,
-                                      "article": article_to_json(article), "warning": warning})
+                                      "article": article_to_json(article), "warnings": warnings})
 
 
 @app.task(name="reprint.dedup_article", base=PageTask, bind=True, stage="dedup")
 def dedup_article(self: PageTask, run_id: int, source_id: int | None, page_id: int, url: str,
-                  article: dict[str, Any], warning: str | None = None) -> int | None:
-    """Fingerprint, match, verify, cluster and canonicalize one article (``Deduplicator.add``)."""
+                  article: dict[str, Any], warnings: list[list[str]] | None = None) -> int | None:
+    """Fingerprint, match, verify and relate one article (``steps.dedup_article``); its cluster is decided
+    by the shared decision policy."""
     proc = process()
     state = proc.state(run_id)
     key = page_key(source_id, url)
     try:
-        try:
-            outcome = proc.dedup.add(page_id, article_from_json(article))
-        except IntegrityError:
-            # Two deliveries of this page raced and the other stored the article first: it is done.
-            existing = proc.store.article_for_page(page_id)
-            if existing is None:
-                raise
-            outcome = None
+        result = steps.dedup_article(proc.dedup, page_id, article_from_json(article),
+                                     [tuple(w) for w in warnings or []])  # type: ignore[misc]
     except INFRA_ERRORS:
         raise
     except (Exception, SoftTimeLimitExceeded) as err:
         self.fail_page(run_id, source_id, url, err, "dedup")
         return None
-    if warning and state.once(f"warning:{key}"):
-        proc.store.record_error(stage="extract", kind="ExtractWarning", message=warning, url=url,
-                                source_id=source_id, run_id=run_id, level="warning")
-    self.finish_page(run_id, source_id, url, "article", joined=bool(outcome and outcome.related))
-    return outcome.article_id if outcome else None
+    if result.warnings and state.once(f"warning:{key}"):
+        for stage, kind, message in result.warnings:
+            steps.record_warning(proc.store, stage, kind, message, source="", url=url, source_id=source_id,
+                                 run_id=run_id)
+    self.finish_page(run_id, source_id, url, "article", joined=bool(result.related))
+    return result.article_id
 
 __all__ = ["dedup_article", "discover_source", "extract_page", "fetch_url", "scheduled_ingest", "start_run"]

@@ -1,1 +1,5 @@
-"""cli."""
+"""The ``reprint`` command line: one app (``app.py``) built from the command modules of both deployments."""
+
+from pipeline.cli.app import app, main
+
+__all__ = ["app", "main"]

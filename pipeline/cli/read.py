@@ -1,7 +1,7 @@
-"""The read-side commands, ``reprint serve`` and ``reprint status``, registered onto the main typer app.
+"""``reprint serve`` and ``reprint status``: the read side's commands.
 
-They live here rather than in ``cli.py`` so the ingest CLI does not import FastAPI, uvicorn or redis; ``cli.py``
-calls ``register(app)`` once. User errors reuse ``cli.fail`` (one line on stderr, exit code 2).
+They import FastAPI, uvicorn and redis inside the command functions only, so ``reprint ingest`` never
+loads the API stack.
 """
 
 from __future__ import annotations
@@ -14,25 +14,10 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-# The same --db option as cli.py's; defined here so this module never imports cli at import time (cli.py
-# imports this one to register the commands, in either import order).
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="Database URL (sqlite:///path or postgresql+psycopg://user@host/db). "
-        "Default: $REPRINT_DATABASE_URL, else sqlite:///reprint.db.",
-        show_default=False,
-    ),
-]
+from pipeline.cli.common import DbOption, command, fail, first_line, load_settings, open_store, safe_url
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``serve`` and ``status`` to ``app``."""
-    app.command()(serve)
-    app.command()(status)
-
-
+@command()
 def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
@@ -41,7 +26,6 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", min=1, help="uvicorn worker processes (one per core).")] = 1,
 ) -> None:
     """Serve the REST API (articles, clusters, /changes feed, runs, /metrics) under uvicorn."""
-    from pipeline.cli.app import fail, load_settings, open_store
     from pipeline.serve.api import serve as run_server
 
     settings = load_settings(db)
@@ -54,6 +38,7 @@ def serve(
         store.close()
 
 
+@command()
 def status(
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (for scripts).")] = False,
@@ -65,7 +50,6 @@ def status(
     = None,
 ) -> None:
     """Queues and depths, workers, dead letters, per-source last run and next due, today's clusters and flags."""
-    from pipeline.cli.app import _first_line, fail, load_settings, open_store, safe_url
     from pipeline.cli.report import make_console
     from pipeline.serve.status import collect_status, load_schedule, render_status
 
@@ -95,6 +79,9 @@ def status(
     except KeyboardInterrupt:
         return
     except SQLAlchemyError as err:
-        fail(f"database error ({safe_url(settings.database_url)}): {_first_line(err)}")
+        fail(f"database error ({safe_url(settings.database_url)}): {first_line(err)}")
     finally:
         store.close()
+
+
+COMMANDS = (serve, status)

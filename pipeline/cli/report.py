@@ -14,8 +14,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.ingest.runner import IngestSummary
-from pipeline.store.store import ArticleRow, Store
+from pipeline.records import IngestSummary
+from pipeline.store import ArticleRow, Store
 
 #: Errors listed one by one in the summary before it only gives counts.
 SHOWN_ERRORS = 30

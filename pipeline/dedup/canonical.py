@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 from rapidfuzz.distance import Levenshtein
 
 from pipeline.dedup.rarity import rarity_shift
-from pipeline.dedup.verify import MIN_SWAP_RATE, Alignment, _word_swap, align, verify_articles
-from pipeline.records import Article, ClusterDecision, MemberDecision, PairVerdict
+from pipeline.dedup.verify import MIN_SWAP_RATE, _word_swap, align, verify_articles
+from pipeline.records import Alignment, Article, ClusterDecision, MemberDecision, PairVerdict
 from pipeline.text import token_starts, tokenize
 
 SPUN_MIN_PAIRS = 3

@@ -3,7 +3,8 @@
 Every candidate the index returns is verified (not only the first that matches), so the set of
 relations, and therefore the clusters (``cluster.partition``), canonicals and flags, do not depend on
 the order in which pages arrive. The index and the lock around re-clustering are pluggable: in-process
-by default, shared (Redis, PostgreSQL) when workers on several machines add articles at once.
+by default, shared (Redis, PostgreSQL) when workers on several machines add articles at once. When the
+clusters of related arrivals are decided is the ``DecisionPolicy``'s to say (``policy.py``).
 """
 
 from __future__ import annotations
@@ -12,29 +13,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pipeline.dedup.canonical import decide
 from pipeline.dedup.cluster import partition
 from pipeline.dedup.fingerprint import fingerprint_tokens
 from pipeline.dedup.index import LSHIndex
+from pipeline.dedup.policy import DecisionPolicy
 from pipeline.dedup.verify import MIN_JACCARD3, spun_part, verify_articles
-from pipeline.records import Article, PairVerdict, Signature
+from pipeline.records import Article, DedupOutcome, PairVerdict, Signature
 from pipeline.settings import Settings, get_settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 from pipeline.text import tokenize, trigram_set
-
-
-@dataclass(slots=True)
-class DedupOutcome:
-    """What adding one article did: where it landed and what changed because of it."""
-
-    article_id: int
-    cluster_id: int
-    candidates: int = 0
-    related: int = 0
-    changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 class CandidateIndex(Protocol):
@@ -54,24 +44,30 @@ class Deduplicator:
         index: CandidateIndex | None = None,
         lock: Callable[[], AbstractContextManager[Any]] | None = None,
         cache_size: int = 2048,
-        defer: bool = False,
+        policy: DecisionPolicy | None = None,
     ) -> None:
-        """``defer=True`` batches re-clustering: relations are stored at once, clusters, canonicals and
-        flags are decided at ``flush()`` (a bulk ingest decides each cluster once, not on every copy)."""
+        """``policy`` says when related arrivals are decided (default: at once); relations are stored as
+        articles arrive either way, and ``flush()`` decides whatever waits. Without ``index`` an in-process
+        one is built from the store's signatures when the first article is added."""
         self.store = store
         self.settings = settings or get_settings()
-        if index is None:
-            local = LSHIndex(self.settings.num_perm)
-            for article_id, sig in store.signatures():
-                if sig.n_tokens >= self.settings.min_tokens:
-                    local.insert(article_id, sig)
-            index = local
-        self.index = index
+        self._index = index
         self._lock = lock or nullcontext
-        self._defer = defer
-        self._dirty: set[int] = store.pending() if defer else set()  # left by a run that stopped early
+        self.policy = policy or DecisionPolicy.immediate()
+        self._dirty: set[int] = store.pending() if self.policy.every > 1 else set()  # left by a run that stopped
         self._articles: OrderedDict[int, tuple[Article, Sequence[str]]] = OrderedDict()
         self._cache_size = cache_size
+
+    @property
+    def index(self) -> CandidateIndex:
+        """The candidate index (an in-process one over the store's signatures unless one was given)."""
+        if self._index is None:
+            local = LSHIndex(self.settings.num_perm)
+            for article_id, sig in self.store.signatures():
+                if sig.n_tokens >= self.settings.min_tokens:
+                    local.insert(article_id, sig)
+            self._index = local
+        return self._index
 
     def _remember(self, article_id: int, article: Article, tokens: Sequence[str]) -> None:
         self._articles[article_id] = (article, tokens)
@@ -90,12 +86,17 @@ class Deduplicator:
         return have
 
     def add(self, page_id: int, article: Article) -> DedupOutcome:
-        """Store the article, relate it to its verified near-duplicates and re-decide its cluster."""
+        """Store the article and relate it to its verified near-duplicates; its cluster is decided when the
+        policy says so (at once by default, else with the next batch or at ``flush()``)."""
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
         article_id, cluster_id, created = self.store.add_article_once(page_id, article, sig)
         try:
-            return self._relate(article_id, cluster_id, article, tokens, sig)
+            outcome = self._relate(article_id, cluster_id, article, tokens, sig)
+            if outcome.related and self.policy.due(self.pending):
+                outcome.changes = self.flush()
+                outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
+            return outcome
         except BaseException:
             if created:  # the caller's transaction may undo the insert: keep no trace of the article here
                 self.forget(article_id)
@@ -103,14 +104,14 @@ class Deduplicator:
 
     @property
     def pending(self) -> int:
-        """How many related articles wait for their clusters to be decided (``defer=True``)."""
+        """How many related articles this deduplicator added wait for their clusters to be decided."""
         return len(self._dirty)
 
     def forget(self, article_id: int) -> None:
         """Drop an article that was not committed (its unit rolled back) from the cache and the index."""
         self._articles.pop(article_id, None)
         self._dirty.discard(article_id)
-        remove = getattr(self.index, "remove", None)
+        remove = getattr(self._index, "remove", None)
         if remove is not None:
             remove(article_id)
 
@@ -142,13 +143,8 @@ class Deduplicator:
         outcome.related = len(edges)
         if not edges:
             return outcome
-        self.store.add_edges(edges, pending=article_id if self._defer else None)
-        if self._defer:
-            self._dirty.add(article_id)
-            return outcome
-        with self._lock():
-            outcome.changes = self.recluster(article_id)
-        outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
+        self.store.add_edges(edges, pending=article_id)
+        self._dirty.add(article_id)
         return outcome
 
     def _match(self, article_id: int, sig: Signature) -> set[int]:
@@ -156,21 +152,24 @@ class Deduplicator:
         return self.index.query_insert(article_id, sig) - {article_id}
 
     def flush(self) -> list[dict[str, Any]]:
-        """Decide every cluster touched since the last flush (each related component once)."""
+        """Decide every pending article's cluster (each related component once), whoever added it: the
+        pending set is the store's, so a worker's flush also decides what other workers left waiting."""
         changes: list[dict[str, Any]] = []
         done: set[int] = set()
         # In-process (no shared lock), one transaction decides the whole batch; with a shared lock each
         # component commits before its lock is released, so other workers see what it decided.
         with self.store.unit() if self._lock is nullcontext else nullcontext():
-            for article_id in sorted(self._dirty):
+            waiting = self.store.pending() | self._dirty
+            for article_id in sorted(waiting):
                 if article_id in done:
                     continue
                 with self._lock():
                     more, component = self._recluster(article_id)
                 changes.extend(more)
                 done |= component
-            self.store.clear_pending(self._dirty)
+            self.store.clear_pending(waiting)
         self._dirty.clear()
+        self.policy.decided()
         return changes
 
     def recluster(self, article_id: int) -> list[dict[str, Any]]:

@@ -12,12 +12,11 @@ quoted sentence) stay apart.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
 from pipeline.dedup.rarity import rarity_shift
-from pipeline.records import PairVerdict
+from pipeline.records import Alignment, PairVerdict
 from pipeline.text import trigram_set
 
 MIN_JACCARD3 = 0.10  # distinct same-event articles stay below this in word 3-grams
@@ -30,22 +29,6 @@ FULL_RATIO = 0.60  # above this length ratio both texts are whole versions, not 
 MIN_SWAP_RATE = 0.006  # isolated one-word swaps per aligned word above which two texts were spun apart
 MAX_SUB = 3  # a replace block this short (each side) is a substitution
 SAMPLE = 12
-
-
-@dataclass(slots=True)
-class Alignment:
-    """Counts from one alignment, seen from side a and side b."""
-
-    n_a: int
-    n_b: int
-    equal: int
-    anchored: int
-    sub_a: int
-    sub_b: int
-    substitutions: list[tuple[str, str]]
-    swaps: list[tuple[str, str]]  # isolated one-word substitutions between two real words
-    lost_a: list[tuple[int, int]]  # spans of a missing from b
-    lost_b: list[tuple[int, int]]  # spans of b missing from a
 
 
 def align(a: Sequence[str], b: Sequence[str]) -> Alignment:

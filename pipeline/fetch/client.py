@@ -29,7 +29,7 @@ Proxies from the environment are ignored (``trust_env=False``): the guard has to
 destination. Deploy behind an egress proxy only if that proxy enforces the same policy.
 
 Testing: loopback is blocked by default, so a test against a server on 127.0.0.1 needs
-``Settings(fetch_allow_networks=["127.0.0.1/32"])`` (``tests.httpserver.loopback_settings()`` builds
+``Settings(fetch_allow_networks=["127.0.0.1/32"])`` (``tests.support.http.loopback_settings()`` builds
 one with short timeouts). With an explicit ``transport=`` (e.g. ``httpx.MockTransport``) the transport
 owns the connections, so the address guard is skipped (the scheme check and everything else stays).
 """
@@ -204,7 +204,7 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     ) -> None:
         super().__init__(http2=http2, trust_env=False)
         # httpx has no public hook for the network backend; replacing its pool is the documented
-        # httpcore way of passing one. tests/test_fetch.py fails loudly if this stops working.
+        # httpcore way of passing one. tests/fetch/test_fetch.py fails loudly if this stops working.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl.create_default_context(cafile=certifi.where()),
             max_connections=max_connections,

@@ -1,1 +1,14 @@
-"""ingest."""
+"""Ingesting: what happens to one source and one page (``steps``, called by every runner), and the embedded
+runner (``runner``: one process, SQLite by default, fetches on an event loop, one store thread).
+"""
+
+from pipeline._lazy import lazy_exports
+
+_EXPORTS = {
+    "PAGE_CHANGED": "pipeline.ingest.steps",
+    "ingest": "pipeline.ingest.runner",
+    "ingest_page": "pipeline.ingest.steps",
+    "run_ingest": "pipeline.ingest.runner",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports("pipeline.ingest", _EXPORTS)

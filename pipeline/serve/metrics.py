@@ -4,7 +4,7 @@ The store is the one record every deployment shares, so counts are read from it 
 instead of being incremented in whichever process happened to do the work: an API replica restarted a minute
 ago still reports the right totals, and embedded and distributed deployments report the same way. Queue depths
 come from Redis when a broker is configured. Task latency is recorded by the workers into Redis (cumulative
-histogram buckets, ``record_task_latency``) so that every API replica can expose it without Celery.
+histogram buckets, ``pipeline.shared.latency``) so that every API replica can expose it without Celery.
 """
 
 from __future__ import annotations
@@ -20,37 +20,15 @@ from prometheus_client.registry import Collector
 
 from pipeline.serve import queries
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.shared import keys
+from pipeline.shared.latency import task_histograms
+from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 
-#: Bucket upper bounds (seconds) shared by the workers' task-latency record and the exposition.
-TASK_BUCKETS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-#: Redis hash per task name (on ``redis_url``, under ``redis_prefix``): fields are bucket bounds ("+Inf" included),
-#: "count" and "sum"; the set at TASK_LATENCY_INDEX names the tasks.
-TASK_LATENCY_KEY = "{prefix}:metrics:task_latency:{task}"
-TASK_LATENCY_INDEX = "{prefix}:metrics:task_latency"
 RUN_BUCKETS: tuple[float, ...] = (1, 10, 60, 300, 900, 1800, 3600, 4 * 3600)
 #: The store is read at most this often however often it is scraped (several Prometheus replicas, people).
 STORE_CACHE_SECONDS = 2.0
-
-
-def record_task_latency(redis: Any, task: str, seconds: float, *, prefix: str = "reprint") -> None:
-    """Add one task duration to the shared histogram; called by the workers (any redis-py client).
-
-    Cumulative buckets in a hash make each observation one pipelined round trip with no read, and any process
-    can expose the histogram exactly.
-    """
-    key = TASK_LATENCY_KEY.format(prefix=prefix, task=task)
-    pipe = redis.pipeline(transaction=False)
-    for bound in TASK_BUCKETS:
-        if seconds <= bound:
-            pipe.hincrby(key, repr(bound), 1)
-    pipe.hincrby(key, "+Inf", 1)
-    pipe.hincrby(key, "count", 1)
-    pipe.hincrbyfloat(key, "sum", float(seconds))
-    pipe.sadd(TASK_LATENCY_INDEX.format(prefix=prefix), task)
-    pipe.execute()
 
 
 def broker_url_of(settings: Settings) -> str | None:
@@ -151,19 +129,14 @@ class StoreCollector(Collector):
         prefix = getattr(self.settings, "redis_prefix", "reprint")
         client = self._redis_client()
         yield GaugeMetricFamily("reprint_dead_letters", "Tasks in the dead-letter list.",
-                                value=int(client.llen(f"{prefix}:deadletters")))
-        tasks = sorted(t.decode() if isinstance(t, bytes) else str(t)
-                       for t in client.smembers(TASK_LATENCY_INDEX.format(prefix=prefix)))
-        if not tasks:
+                                value=int(client.llen(keys.dead_letters(prefix))))
+        histograms = task_histograms(client, prefix=prefix)
+        if not histograms:
             return
         fam = HistogramMetricFamily("reprint_task_latency_seconds", "Task run time, by task (recorded by workers).",
                                     labels=["task"])
-        for task in tasks:
-            raw = {(k.decode() if isinstance(k, bytes) else k): float(v)
-                   for k, v in client.hgetall(TASK_LATENCY_KEY.format(prefix=prefix, task=task)).items()}
-            buckets = [(repr(float(b)), raw.get(repr(b), 0.0)) for b in TASK_BUCKETS]
-            buckets.append(("+Inf", raw.get("+Inf", raw.get("count", 0.0))))
-            fam.add_metric([task], buckets, sum_value=raw.get("sum", 0.0))
+        for task, (buckets, total) in histograms.items():
+            fam.add_metric([task], buckets, sum_value=total)
         yield fam
 
 

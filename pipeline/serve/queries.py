@@ -10,28 +10,36 @@ offset, so they survive restarts, new inserts and rows that change between two p
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import functools
-import json
 import logging
-import re
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TextIO, TypeVar
+from typing import Any
 
-import orjson
-from sqlalchemy import DateTime, Text, cast, event, func, or_, select
-from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import DateTime, Text, cast, func, or_, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from pipeline.store.store import ArticleRow, ClusterRow, ErrorRow, EventRow, PageRow, RunRow, SourceRow, Store
+from pipeline.records import ArticleFilter
+from pipeline.serve.cursors import CursorError, decode_cursor, encode_cursor
+from pipeline.serve.readers import readers, sql_for
+from pipeline.serve.shapes import (
+    EVENT_SQL,
+    SUMMARY_SQL,
+    article_detail,
+    article_summary,
+    event_dict,
+    event_from_tuple,
+    flag_list,
+    iso,
+    naive_utc,
+    summary_from_tuple,
+)
+from pipeline.store import ArticleRow, ClusterRow, ErrorRow, EventRow, PageRow, RunRow, SourceRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -41,247 +49,8 @@ KNOWN_FLAGS = ("spun", "scraped")
 HISTORY_TYPES = ("article_added", "canonical_changed", "canonical_status", "clusters_merged", "cluster_split")
 
 
-#: The largest id a cursor or path may name (a signed 64-bit integer, what every backend can compare).
-MAX_ID = 2**63 - 1
-
-
-class CursorError(ValueError):
-    """A cursor that this server did not issue (or issued for another listing)."""
-
-
-def encode_cursor(kind: str, value: int) -> str:
-    """An opaque, URL-safe cursor for ``kind`` ('a' articles, 'e' events) positioned after row ``value``."""
-    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, kind: str) -> int:
-    """The row id a cursor names; raises ``CursorError`` for anything malformed or of another kind."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-        got_kind, _, value = raw.partition(":")
-        number = int(value)
-    except (ValueError, binascii.Error, UnicodeError) as err:
-        raise CursorError(f"malformed cursor {cursor!r}") from err
-    if got_kind != kind or not value.isdigit() or number > MAX_ID:
-        raise CursorError(f"cursor {cursor!r} does not belong to this listing")
-    return number
-
-
-def _iso(value: datetime | None) -> str | None:
-    """Stored datetimes are naive UTC; the API always says so explicitly (this runs twice per listed row)."""
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat() + "Z"
-
-
-def _naive_utc(value: datetime) -> datetime:
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-def _flags(row_flags: Iterable[Any] | None) -> list[str]:
-    return [str(f) for f in (row_flags or [])]
-
-
-#: The columns the list view reads: no body, meta or evidence, so a page is cheap to load and to encode. The
-#: flags are read as their JSON text and the datetimes as stored (SQLite's text, PostgreSQL's datetime), so
-#: ``_flags_any`` / ``_iso_any`` turn them into the API's form faster than a generic decoder would.
-SUMMARY_SQL = ("id, url, title, site, published, canonical_url, language, byline, cluster_id, is_canonical, "
-               "CAST(flags AS TEXT), similarity, created_at, updated_at")
-
-
-def _iso_any(value: Any) -> str | None:
-    """A stored naive-UTC datetime as ISO-8601 with Z, from a datetime (PostgreSQL) or SQLite's stored text."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value.replace(" ", "T", 1) + "Z"
-    return _iso(value)
-
-
-#: Decoded flag lists by their stored JSON text: a store holds a handful of distinct ones ('[]', '["spun"]', ...).
-_FLAG_TEXTS: dict[str, tuple[str, ...]] = {}
-
-
-def _flags_any(value: Any) -> list[str]:
-    """Flags from a decoded list or the stored JSON text."""
-    if not value:
-        return []
-    if isinstance(value, str):
-        known = _FLAG_TEXTS.get(value)
-        if known is None:
-            known = tuple(str(f) for f in json.loads(value) or [])
-            if len(_FLAG_TEXTS) < 1024:
-                _FLAG_TEXTS[value] = known
-        return list(known)
-    return [str(f) for f in value]
-
-
-def summary_from_tuple(row: Any) -> dict[str, Any]:
-    """``article_summary`` for a row of ``SUMMARY_SQL`` read by position (the list endpoint's hot path)."""
-    (aid, url, title, site, published, canonical_url, language, byline, cluster_id, is_canonical, flags,
-     similarity, created_at, updated_at) = row
-    return {
-        "id": aid, "url": url, "title": title or "", "site": site, "published": published,
-        "canonical_url": canonical_url, "language": language, "byline": byline, "cluster_id": cluster_id,
-        "canonical": bool(is_canonical), "flags": _flags_any(flags),
-        "similarity": float(similarity) if similarity is not None else None,
-        "ingested_at": _iso_any(created_at), "updated_at": _iso_any(updated_at),
-    }
-
-
-def article_summary(row: Any) -> dict[str, Any]:
-    """The list view of an article: everything but the body, so a page of 200 stays small."""
-    return {
-        "id": row.id,
-        "url": row.url,
-        "title": row.title or "",
-        "site": row.site,
-        "published": row.published,
-        "canonical_url": row.canonical_url,
-        "language": row.language,
-        "byline": row.byline,
-        "cluster_id": row.cluster_id,
-        "canonical": bool(row.is_canonical),
-        "flags": _flags(row.flags),
-        "similarity": float(row.similarity) if row.similarity is not None else None,
-        "ingested_at": _iso(row.created_at),
-        "updated_at": _iso(row.updated_at),
-    }
-
-
-def article_detail(row: ArticleRow) -> dict[str, Any]:
-    """The full article: summary plus body, evidence and token count."""
-    out = article_summary(row)
-    out.update(text=row.text or "", evidence=row.evidence or {}, n_tokens=int(row.n_tokens or 0))
-    return out
-
-
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-# the read connections ----------------------------------------------------------------------------------------------
-#: Idle read connections kept per engine (more only while more requests are in flight at once).
-READ_CONNECTIONS = 8
-
-T = TypeVar("T")
-
-
-def _close_quietly(conn: Any) -> None:
-    with contextlib.suppress(Exception):  # a connection being thrown away may already be dead
-        conn.close()
-
-
-class ReadConnections:
-    """Autocommit DBAPI connections for the read hot paths (listings, the feed), kept per engine.
-
-    A pooled SQLAlchemy read costs a ping per checkout (a round trip on PostgreSQL), a BEGIN, a ROLLBACK on
-    return and a Row object per row: several round trips and a few hundred microseconds a page that a
-    single-statement read does not need. These connections are taken out of the pool once (they never count
-    against it), run in autocommit (each statement sees what was committed when it started, as READ COMMITTED
-    does), and one found dead is replaced and the statement retried once. ``engine.dispose()`` (``Store.close``)
-    closes them. DBAPI errors surface as SQLAlchemy's, so the API answers them as before (503).
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self._error: type[Exception] = engine.dialect.loaded_dbapi.Error
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
-        self._generation = 0
-        event.listen(engine, "engine_disposed", self._disposed)
-
-    def _disposed(self, _engine: Engine) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-            self._generation += 1
-        for conn in idle:
-            _close_quietly(conn)
-
-    def _open(self) -> Any:
-        fairy = self.engine.raw_connection()
-        fairy.detach()
-        conn = fairy.dbapi_connection
-        if self.dialect == "postgresql":
-            conn.autocommit = True
-            # many small concurrent reads: one query's parallel workers would take every core from the others
-            conn.execute("SET max_parallel_workers_per_gather = 0")
-        return conn
-
-    def run(self, work: Callable[[Any], T]) -> T:
-        """``work(cursor)`` on a kept connection."""
-        for attempt in (0, 1):
-            with self._lock:
-                conn = self._idle.pop() if self._idle else None
-                generation = self._generation
-            reused = conn is not None
-            try:
-                if conn is None:
-                    conn = self._open()
-                cursor = conn.cursor()
-                try:
-                    result = work(cursor)
-                finally:
-                    cursor.close()
-            except self._error as err:
-                if conn is not None:
-                    _close_quietly(conn)
-                if reused and attempt == 0 and self.engine.dialect.is_disconnect(err, conn, None):
-                    continue  # the server restarted or dropped it: once more on a new connection
-                raise DBAPIError.instance(None, None, err, self._error) from err
-            except BaseException:
-                if conn is not None:
-                    _close_quietly(conn)
-                raise
-            with self._lock:
-                if generation == self._generation and len(self._idle) < READ_CONNECTIONS:
-                    self._idle.append(conn)
-                    conn = None
-            if conn is not None:
-                _close_quietly(conn)
-            return result
-        raise AssertionError("unreachable")
-
-
-_readers_lock = threading.Lock()
-
-
-def readers(store: Store) -> ReadConnections:
-    """The kept read connections of ``store``'s engine (made on first use)."""
-    engine = store.engine
-    found = engine.__dict__.get("_reprint_readers")
-    if found is None:
-        with _readers_lock:
-            found = engine.__dict__.get("_reprint_readers")
-            if found is None:
-                found = engine.__dict__["_reprint_readers"] = ReadConnections(engine)
-    return found
-
-
-def _sql(dialect: str, text: str) -> str:
-    """``text`` with ``:name`` parameters in the driver's style (psycopg: ``%(name)s``, its ``%`` doubled)."""
-    if dialect == "postgresql":
-        return re.sub(r":(\w+)", r"%(\1)s", text.replace("%", "%%"))
-    return text
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleFilter:
-    """The filters of ``GET /articles``; ``canonical=None`` means every article, copies included."""
-
-    canonical: bool | None = True
-    site: str | None = None
-    published_since: date | datetime | None = None
-    ingested_since: datetime | None = None
-    flag: str | None = None
-    q: str | None = None
-    cluster_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,14 +136,14 @@ def _article_plan(dialect: str, shape: _Shape) -> _Plan:
     where = " AND ".join([*_conditions(dialect, shape, index=index), "id > :after"])
     walk = f"SELECT {SUMMARY_SQL} FROM articles WHERE {where} ORDER BY id LIMIT :n"
     if not ranged:
-        return _Plan(_sql(dialect, walk))
+        return _Plan(sql_for(dialect, walk))
     # the walk's candidates: the canonical index (or the primary key) in id order, read alone
     candidates = " AND ".join([*_conditions(dialect, _Shape(shape.canonical, False, False, False, None, False, False),
                                             index=index), "id > :after"])
     bound = f"SELECT id FROM articles WHERE {candidates} ORDER BY id LIMIT 1 OFFSET :skip"
     step = f"SELECT {SUMMARY_SQL} FROM articles WHERE {where} AND id <= :bound ORDER BY id LIMIT :n"
     if not dated:
-        return _Plan(*(_sql(dialect, s) for s in (walk, bound, step)))
+        return _Plan(*(sql_for(dialect, s) for s in (walk, bound, step)))
     column = "published" if shape.published else "created_at"
     ranged_where = " AND ".join([*_conditions(dialect, shape, index="range"),
                                  "+id > :after" if dialect == "sqlite" else "id > :after"])
@@ -382,7 +151,7 @@ def _article_plan(dialect: str, shape: _Shape) -> _Plan:
     top = (f"SELECT id FROM (SELECT id FROM articles WHERE {ranged_where} ORDER BY {column} LIMIT :k) AS matches "
            f"ORDER BY id LIMIT :n")
     covering = not shape.q and not (shape.published and shape.ingested)
-    return _Plan(*(_sql(dialect, s) for s in (walk, bound, step, probe, top)), covering=covering)
+    return _Plan(*(sql_for(dialect, s) for s in (walk, bound, step, probe, top)), covering=covering)
 
 
 #: The race's first step (candidate rows walked in id order) and how many index entries a probe may read per row
@@ -417,7 +186,7 @@ def list_articles(store: Store, flt: ArticleFilter, *, after: int = 0,
     if flt.published_since is not None:
         params["published"] = flt.published_since.isoformat()
     if flt.ingested_since is not None:
-        params["ingested"] = _datetime_param(store.engine.dialect, _naive_utc(flt.ingested_since))
+        params["ingested"] = _datetime_param(store.engine.dialect, naive_utc(flt.ingested_since))
     if flt.q:
         params["q"] = f"%{_like_escape(flt.q.lower())}%"
     need = limit + 1
@@ -520,42 +289,6 @@ def get_article(store: Store, article_id: int) -> dict[str, Any] | None:
         return out
 
 
-#: The columns the feed reads; ``data`` as its stored JSON text (see ``_event_data``).
-EVENT_SQL = "id, at, type, cluster_id, article_id, CAST(data AS TEXT)"
-
-
-def _event_data(value: Any, raw: bool) -> Any:
-    """An event's data from its stored JSON text: decoded, or with ``raw`` an ``orjson.Fragment`` of the text
-    itself (valid JSON as stored, so the feed re-encodes nothing). An empty or null document is ``{}``."""
-    if value is None:
-        return {}
-    if not isinstance(value, str):  # a driver that decoded it already
-        return value or {}
-    if raw and len(value) > 2 and value[0] == "{" and "NaN" not in value and "Infinity" not in value:
-        return orjson.Fragment(value)
-    return json.loads(value) or {}
-
-
-def event_from_tuple(row: Any, raw: bool = False) -> dict[str, Any]:
-    """``event_dict`` for a row of ``EVENT_SQL`` read by position (the feed's hot path)."""
-    eid, at, etype, cluster_id, article_id, data = row
-    return {"id": eid, "cursor": encode_cursor("e", eid), "at": _iso_any(at), "type": etype, "cluster_id": cluster_id,
-            "article_id": article_id, "data": _event_data(data, raw)}
-
-
-def event_dict(row: Any) -> dict[str, Any]:
-    """One event as the feed serves it; ``cursor`` resumes the feed right after this event."""
-    return {
-        "id": row.id,
-        "cursor": encode_cursor("e", row.id),
-        "at": _iso(row.at),
-        "type": row.type,
-        "cluster_id": row.cluster_id,
-        "article_id": row.article_id,
-        "data": row.data or {},
-    }
-
-
 def get_cluster(store: Store, cluster_id: int) -> dict[str, Any] | None:
     """Every member (flags, evidence, similarity to the canonical) and the cluster's canonical history.
 
@@ -574,8 +307,8 @@ def get_cluster(store: Store, cluster_id: int) -> dict[str, Any] | None:
             "canonical_id": cluster.canonical_id,
             "size": len(rows),
             "merged_into": cluster.merged_into,
-            "created_at": _iso(cluster.created_at),
-            "updated_at": _iso(cluster.updated_at),
+            "created_at": iso(cluster.created_at),
+            "updated_at": iso(cluster.updated_at),
             "members": [
                 {**article_summary(r), "evidence": r.evidence or {}} for r in rows
             ],
@@ -624,7 +357,7 @@ def stable_horizon(store: Store, cursor: Any, wait: float = HORIZON_WAIT_SECONDS
 def _changes_sql(dialect: str, n_types: int, capped: bool) -> str:
     types = f" AND type IN ({', '.join(f':t{i}' for i in range(n_types))})" if n_types else ""
     cap = " AND id <= :horizon" if capped else ""
-    return _sql(dialect, f"SELECT {EVENT_SQL} FROM events WHERE id > :after{types}{cap} ORDER BY id LIMIT :n")
+    return sql_for(dialect, f"SELECT {EVENT_SQL} FROM events WHERE id > :after{types}{cap} ORDER BY id LIMIT :n")
 
 
 def list_changes(store: Store, *, after: int = 0, limit: int = 500, types: Iterable[str] | None = None,
@@ -696,8 +429,8 @@ def run_dict(row: RunRow, errors: int | None = None) -> dict[str, Any]:
     counts = row.counts or {}
     return {
         "id": row.id,
-        "started_at": _iso(row.started_at),
-        "finished_at": _iso(row.finished_at),
+        "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at),
         "running": row.finished_at is None,
         "sources": list(row.sources or []),
         "pages": int(counts.get("pages_seen", 0) or 0),
@@ -736,7 +469,7 @@ def get_run(store: Store, run_id: int, *, max_errors: int = 200) -> dict[str, An
                             .where(ErrorRow.run_id == run_id, ErrorRow.level == "error")) or 0
         out = run_dict(row, int(n_errors))
         out["error_list"] = [
-            {"id": e.id, "at": _iso(e.at), "level": e.level, "stage": e.stage, "kind": e.kind, "url": e.url,
+            {"id": e.id, "at": iso(e.at), "level": e.level, "stage": e.stage, "kind": e.kind, "url": e.url,
              "message": e.message, "source_id": e.source_id}
             for e in errors
         ]
@@ -780,12 +513,12 @@ def source_health(store: Store, *, interval: timedelta | None = None) -> list[di
                 "spec": src.spec,
                 "kind": src.kind,
                 "last_run_id": last.id if last else None,
-                "last_run_at": _iso(when),
-                "last_run_finished_at": _iso(last.finished_at) if last else None,
+                "last_run_at": iso(when),
+                "last_run_finished_at": iso(last.finished_at) if last else None,
                 "pages": int(pages),
                 "new_articles": int(new),
                 "errors": int(errors),
-                "next_due": _iso(when + interval) if (when is not None and interval is not None) else None,
+                "next_due": iso(when + interval) if (when is not None and interval is not None) else None,
             })
         return out
 
@@ -811,7 +544,7 @@ def day_summary(store: Store, day: date | None = None) -> dict[str, Any]:
         flags: Counter[str] = Counter()
         for fl in s.scalars(select(ArticleRow.flags).where(ArticleRow.updated_at >= start,
                                                            ArticleRow.updated_at < end)):
-            flags.update(_flags(fl))
+            flags.update(flag_list(fl))
     return {
         "date": day.isoformat(),
         "new_articles": int(new_articles),
@@ -849,7 +582,7 @@ def store_totals(store: Store) -> dict[str, Any]:
         for fl in s.scalars(select(ArticleRow.flags).where(
                 or_(*[cast(ArticleRow.flags, Text).like(f'%"{f}"%') for f in KNOWN_FLAGS]))
                 .execution_options(yield_per=2000)):
-            flags.update(_flags(fl))
+            flags.update(flag_list(fl))
         runs = [(r.started_at, r.finished_at) for r in s.scalars(
             select(RunRow).where(RunRow.finished_at.is_not(None)).order_by(RunRow.id.desc()).limit(1000))]
     return {
@@ -865,71 +598,9 @@ def store_totals(store: Store) -> dict[str, Any]:
     }
 
 
-# export --since ---------------------------------------------------------------------------------------------------
-def changed_article_ids(store: Store, after: int, *, batch: int = 5000) -> tuple[list[int], int]:
-    """Ids of articles any event after ``after`` touched (added, re-flagged, re-elected, moved), in id order.
-
-    Cluster-level events (merges, splits, canonical moves) touch every current member of the clusters they
-    name, because each member's exported ``cluster_id`` or ``canonical`` may have changed with them.
-    """
-    ids: set[int] = set()
-    clusters: set[int] = set()
-    last = after
-    with store.session() as s:
-        while True:
-            rows = s.execute(select(EventRow.id, EventRow.type, EventRow.article_id, EventRow.cluster_id,
-                                    EventRow.data).where(EventRow.id > last).order_by(EventRow.id)
-                             .limit(batch)).all()
-            if not rows:
-                break
-            for eid, etype, aid, cid, data in rows:
-                last = eid
-                if aid is not None:
-                    ids.add(int(aid))
-                if etype in ("clusters_merged", "cluster_split", "canonical_changed") and cid is not None:
-                    clusters.add(int(cid))
-                    clusters.update(int(m) for m in (data or {}).get("merged", []) if isinstance(m, int))
-        if clusters:
-            cl = sorted(clusters)
-            for i in range(0, len(cl), 500):
-                ids.update(s.scalars(select(ArticleRow.id).where(ArticleRow.cluster_id.in_(cl[i:i + 500]))))
-    return sorted(ids), last
-
-
-def iter_article_rows(store: Store, ids: list[int], *, batch: int = 500) -> Iterator[ArticleRow]:
-    """The rows of ``ids`` in id order, loaded in batches."""
-    for i in range(0, len(ids), batch):
-        with store.session() as s:
-            yield from s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids[i:i + batch])).order_by(ArticleRow.id))
-
-
-def export_since(store: Store, out: TextIO, cursor: str | None) -> tuple[int, str]:
-    """``reprint export --since CURSOR``: the export records of articles changed after a /changes cursor.
-
-    Returns (records written, the cursor to pass next time). The cursor is the same opaque token the API's
-    /changes feed uses, so a batch consumer and a feed follower can hand positions to each other. Records are
-    the full export objects (``pipeline.serve.export.export_record``): a consumer upserts them by ``url``.
-    """
-    from pipeline.serve.export import export_record
-
-    after = decode_cursor(cursor, "e") if cursor else 0
-    ids, last = changed_article_ids(store, after)
-    written = 0
-    for row in iter_article_rows(store, ids):
-        line = json.dumps(export_record(row), ensure_ascii=False)
-        try:
-            line.encode("utf-8")
-        except UnicodeEncodeError:
-            line = json.dumps(export_record(row), ensure_ascii=True)
-        out.write(line + "\n")
-        written += 1
-    out.flush()
-    return written, encode_cursor("e", last)
-
-
 __all__ = [
     "KNOWN_FLAGS", "ArticleFilter", "CursorError", "article_detail", "article_summary", "canonical_ids",
-    "changed_article_ids", "day_summary", "decode_cursor", "encode_cursor", "event_dict", "export_since",
-    "get_article", "get_cluster", "get_run", "latest_event_id", "list_articles", "list_changes", "list_runs",
+    "day_summary", "decode_cursor", "encode_cursor", "event_dict", "get_article", "get_cluster", "get_run",
+    "latest_event_id", "list_articles", "list_changes", "list_runs",
     "mirror_from_events", "source_health", "store_totals",
 ]

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 
 from pipeline.serve import queries
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.shared import keys
+from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,6 @@ KOMBU_BINDING_PREFIX = "_kombu.binding."
 #: kombu's hash of delivered but unacknowledged messages (tasks running or reserved, with acks_late).
 KOMBU_UNACKED = "unacked"
 #: The workers' dead-letter list (one JSON entry per task), ``<redis_prefix>:deadletters`` on the Redis URL.
-DEAD_LETTER_SUFFIX = "deadletters"
 #: ``module:function`` that inspects workers (Celery remote control), imported only when a broker is set.
 WORKER_INSPECTOR = "workers.api_admin:inspect_workers"
 
@@ -104,7 +104,7 @@ def dead_letter_count(settings: Settings, *, timeout: float = 2.0) -> int:
 
 
 def dead_letter_key(settings: Settings) -> str:
-    return f"{getattr(settings, 'redis_prefix', 'reprint')}:{DEAD_LETTER_SUFFIX}"
+    return keys.dead_letters(getattr(settings, "redis_prefix", "reprint"))
 
 
 def _text(value: Any) -> str:

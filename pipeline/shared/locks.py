@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import redis
     from sqlalchemy.engine import Engine
 
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +106,16 @@ def cluster_lock_for(
     if client is not None:
         return redis_lock(client, name)
     raise ValueError(f"no cross-process lock for a {dialect} store without a Redis client")
+
+
+def workers_cluster_lock(
+    store: Store, client: redis.Redis, prefix: str
+) -> Callable[[], AbstractContextManager[object]]:
+    """The re-clustering lock for processes that share one store (the Celery workers, and whoever finishes
+    their runs): the advisory lock on PostgreSQL; on SQLite, whose process-local lock cannot span several
+    processes, a Redis lock."""
+    if store.engine.dialect.name == "sqlite":
+        from pipeline.shared import keys
+
+        return redis_lock(client, keys.cluster_lock(prefix))
+    return cluster_lock_for(store, client)

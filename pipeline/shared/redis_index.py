@@ -58,12 +58,13 @@ import xxhash
 
 from pipeline.dedup.fingerprint import KINDS
 from pipeline.records import Signature
+from pipeline.shared import keys
 
 if TYPE_CHECKING:
     import redis
 
     from pipeline.settings import Settings
-    from pipeline.store.store import Store
+    from pipeline.store import Store
 
 LAYOUT_VERSION = "v1"
 DEFAULT_CAPACITY = 1 << 20
@@ -200,7 +201,7 @@ class RedisLSHIndex:
         self.client = client
         self.num_perm = num_perm
         self.prefix = prefix
-        self.ns = f"{prefix}:idx"
+        self.ns = keys.index_namespace(prefix)
         self._kinds = [(kind, index, bands, rows) for index, (kind, (_n, bands, rows)) in enumerate(KINDS.items())]
         self.bands_per_article = sum(bands for _k, _i, bands, _r in self._kinds)
         self.shard_bits, self.field_bytes = self._adopt_layout(capacity)

@@ -45,7 +45,7 @@ from pipeline.errors import (
 )
 from pipeline.fetch.client import Fetcher, media_type
 from pipeline.fetch.robots import parse_robots
-from pipeline.records import Page
+from pipeline.records import Page, SourceItem
 from pipeline.settings import Settings
 from pipeline.sources.feeds import find_feed_links, is_json_feed, parse_feed
 from pipeline.sources.sitemaps import GZIP_MAGIC, gunzip_capped, parse_lastmod, parse_sitemap, root_element
@@ -58,18 +58,6 @@ _HTML_SNIFF = re.compile(rb"<\s*(!doctype\s+html|html|head|body)[\s>]", re.I)
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf", "channel"})
 _SITEMAP_ROOTS = frozenset({"urlset", "sitemapindex"})
 _WARC_BATCH = 64
-
-
-@dataclass(frozen=True, slots=True)
-class SourceItem:
-    """One unit of work (or one problem) discovered in a source."""
-
-    source: str  # the SOURCE spec it came from, as the user typed it
-    url: str | None = None  # a URL to fetch (page is None) or the page's URL
-    page: Page | None = None  # content already at hand (WARC record, local file, fetched article)
-    error: ReprintError | None = None  # a problem to record against the source; carries no work
-    resume_at: int | None = None  # WARC: offset of the next record, the checkpoint once this item is stored
-    lastmod: datetime | None = None  # sitemap URL: its <lastmod> (aware UTC, end of the period it names)
 
 
 def source_kind(spec: str) -> str:

@@ -1,214 +1,56 @@
-"""Store stage: SQLAlchemy 2 tables and the few operations the pipeline needs.
+"""The store: a unit of work over the schema (``schema.py``), the writes the pipeline makes, and typed reads.
 
-One schema serves SQLite (embedded) and PostgreSQL (distributed). Raw HTML is kept compressed so a page
-can be re-extracted without refetching; signatures are kept so the in-process index can be rebuilt.
+Every method is its own transaction unless it runs inside ``Store.unit()`` (then it joins that unit; a unit
+inside a unit is a savepoint). Values are encoded by ``codecs.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import numpy as np
 import orjson
-import zstandard
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    bindparam,
-    create_engine,
-    event,
-    select,
-    update,
-)
+from sqlalchemy import bindparam, create_engine, event, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.records import Article, ClusterDecision, Link, Page, PairVerdict, Signature
+from pipeline.records import Article, ClusterDecision, Page, PairVerdict, Signature
+from pipeline.store.codecs import (
+    compress_html,
+    content_hash,
+    decode_signature,
+    decompress_html,
+    edge_verdict,
+    encode_signature,
+    json_text,
+    naive_utc,
+    row_to_article,
+    url_key,
+)
+from pipeline.store.schema import (
+    ArticleRow,
+    Base,
+    ClusterRow,
+    EdgeRow,
+    ErrorRow,
+    EventRow,
+    PageRow,
+    PendingRow,
+    RunRow,
+    SignatureRow,
+    SitemapLastmodRow,
+    SourceRow,
+    WarcCheckpointRow,
+    utcnow,
+)
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def url_key(url: str) -> str:
-    """A fixed-width key for a URL, so unique indexes hold for URLs of any length."""
-    return hashlib.sha1(url.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
-
-
-class SourceRow(Base):
-    __tablename__ = "sources"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    spec: Mapped[str] = mapped_column(Text)
-    spec_key: Mapped[str] = mapped_column(String(40), unique=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    last_run_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-
-
-class RunRow(Base):
-    __tablename__ = "runs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-class PageRow(Base):
-    __tablename__ = "pages"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    url: Mapped[str] = mapped_column(Text)
-    url_key: Mapped[str] = mapped_column(String(40), unique=True)
-    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), nullable=True)
-    status: Mapped[int] = mapped_column(Integer, default=200)
-    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    etag: Mapped[str | None] = mapped_column(Text, nullable=True)
-    last_modified: Mapped[str | None] = mapped_column(Text, nullable=True)
-    content_hash: Mapped[str] = mapped_column(String(40))
-    html_gz: Mapped[bytes] = mapped_column(LargeBinary)
-    fetched_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class ClusterRow(Base):
-    __tablename__ = "clusters"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    canonical_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    size: Mapped[int] = mapped_column(Integer, default=1)
-    merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class ArticleRow(Base):
-    __tablename__ = "articles"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"), unique=True)
-    url: Mapped[str] = mapped_column(Text)
-    title: Mapped[str] = mapped_column(Text, default="")
-    text: Mapped[str] = mapped_column(Text, default="")
-    published: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    site: Mapped[str | None] = mapped_column(Text, nullable=True)
-    canonical_url: Mapped[str | None] = mapped_column(Text, nullable=True)
-    language: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    byline: Mapped[str | None] = mapped_column(Text, nullable=True)
-    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    n_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), nullable=True, index=True)
-    is_canonical: Mapped[bool] = mapped_column(Boolean, default=False)
-    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    similarity: Mapped[float] = mapped_column(Float, default=1.0)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class SignatureRow(Base):
-    __tablename__ = "signatures"
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), primary_key=True)
-    kinds: Mapped[str] = mapped_column(String(100))
-    n_tokens: Mapped[int] = mapped_column(Integer)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-class EdgeRow(Base):
-    """A verified relation between two articles (a_id < b_id); clusters are its connected components."""
-
-    __tablename__ = "edges"
-    a_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    b_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
-    relation: Mapped[str] = mapped_column(String(20))
-    similarity: Mapped[float] = mapped_column(Float)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-class PendingRow(Base):
-    """Articles whose cluster is yet to be re-decided (batched ingest); survives a crash mid-run."""
-
-    __tablename__ = "pending_decisions"
-    article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-
-
-class EventRow(Base):
-    """The ordered change log downstream systems follow: its id is the cursor."""
-
-    __tablename__ = "events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    type: Mapped[str] = mapped_column(String(30))
-    cluster_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    article_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-class ErrorRow(Base):
-    __tablename__ = "errors"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    source_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    url: Mapped[str | None] = mapped_column(Text, nullable=True)
-    stage: Mapped[str] = mapped_column(String(20))
-    kind: Mapped[str] = mapped_column(String(60))
-    level: Mapped[str] = mapped_column(String(10), default="error")
-    message: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class WarcCheckpointRow(Base):
-    """How far a WARC source has been read and committed: the offset of the next record to read.
-
-    Kept in the store (not a side file) so it commits with the data it describes, works the same on
-    SQLite and PostgreSQL, and is seen by every worker. ``key`` is the file plus the read's filters.
-    """
-
-    __tablename__ = "warc_checkpoints"
-    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
-    offset: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class SitemapLastmodRow(Base):
-    """The sitemap ``<lastmod>`` of a URL when its content was last fetched (naive UTC): a later run
-    that finds the same or an older lastmod in the sitemap does not fetch the URL again."""
-
-    __tablename__ = "sitemap_lastmods"
-    url_key: Mapped[str] = mapped_column(String(40), primary_key=True)
-    lastmod: Mapped[datetime] = mapped_column(DateTime)
-    checked_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-Index("ix_articles_canonical", ArticleRow.is_canonical, ArticleRow.id)
-# The read API's filters (pipeline/queries.py list_articles; migration 0004): a site walks (site, id) in id order;
-# the dates are ranges probed in date order; a flag walks a partial index of the articles whose JSON flags list
-# holds it, declared with exactly the condition the listing writes (queries.flag_condition).
-Index("ix_articles_site", ArticleRow.site, ArticleRow.id)
-Index("ix_articles_published", ArticleRow.published, ArticleRow.is_canonical, ArticleRow.id)
-Index("ix_articles_created_at", ArticleRow.created_at, ArticleRow.is_canonical, ArticleRow.id)
-for _flag in ("spun", "scraped"):
-    _holds = ArticleRow.flags.cast(Text).like(f'%"{_flag}"%')
-    Index(f"ix_articles_flag_{_flag}", ArticleRow.id, sqlite_where=_holds, postgresql_where=_holds)
-del _flag, _holds
+__all__ = ["Base", "Store", "content_hash", "make_engine", "url_key"]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -225,68 +67,11 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     sqlite = url.startswith("sqlite")
     # a ping per checkout guards against server restarts; an embedded file has no server to lose
-    engine = create_engine(url, future=True, pool_pre_ping=not sqlite, json_serializer=_json_text,
+    engine = create_engine(url, future=True, pool_pre_ping=not sqlite, json_serializer=json_text,
                            json_deserializer=orjson.loads)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
-
-
-def _json_text(value: Any) -> str:
-    """JSON columns as text, by orjson: the stdlib encoder was a tenth of the store's CPU per page."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def content_hash(body: bytes) -> str:
-    """The digest kept for a page body: the same bytes again mean the page is unchanged."""
-    return hashlib.sha1(body).hexdigest()
-
-
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-
-def compress_html(body: bytes) -> bytes:
-    """Raw HTML as stored: zstd level 1 (a fifth of zlib's CPU per page, at about 5:1 on news pages)."""
-    return zstandard.ZstdCompressor(level=1).compress(body)
-
-
-def decompress_html(data: bytes) -> bytes:
-    """Stored HTML back to bytes; rows written before zstd hold zlib streams."""
-    if not data:
-        return b""
-    if data[:4] == _ZSTD_MAGIC:
-        return zstandard.ZstdDecompressor().decompress(data)
-    return zlib.decompress(data)
-
-
-def encode_signature(sig: Signature) -> tuple[str, bytes]:
-    kinds = sorted(sig.values)
-    return ",".join(kinds), b"".join(np.asarray(sig.values[k], dtype=np.uint32).tobytes() for k in kinds)
-
-
-def decode_signature(kinds: str, data: bytes, n_tokens: int) -> Signature:
-    names = kinds.split(",")
-    arr = np.frombuffer(data, dtype=np.uint32)
-    per = len(arr) // len(names)
-    return Signature({k: arr[i * per : (i + 1) * per] for i, k in enumerate(names)}, n_tokens)
-
-
-def row_to_article(row: ArticleRow) -> Article:
-    meta = row.meta or {}
-    return Article(
-        url=row.url,
-        title=row.title,
-        text=row.text,
-        paragraphs=tuple(meta.get("paragraphs") or row.text.split("\n\n")),
-        links=tuple(Link(t, h, s, p) for t, h, s, p in meta.get("links", [])),
-        byline=row.byline,
-        published=row.published,
-        site=row.site,
-        canonical_url=row.canonical_url,
-        language=row.language,
-        attribution=tuple(meta.get("attribution", [])),
-        attribution_urls=tuple(meta.get("attribution_urls", [])),
-    )
 
 
 class _OpenUnit(threading.local):
@@ -458,6 +243,16 @@ class Store:
             row = c.execute(self._stmts["stored_page"], {"k": url_key(url)}).first()
         return (row[0], row[1], row[2]) if row else None
 
+    def load_page(self, page_id: int) -> Page | None:
+        """The stored page (bytes decompressed, headers as fetched), or None if it is gone."""
+        with self.session() as s:
+            row = s.execute(select(PageRow.url, PageRow.status, PageRow.headers, PageRow.fetched_at, PageRow.html_gz)
+                            .where(PageRow.id == page_id)).first()
+        if row is None:
+            return None
+        return Page(row.url, decompress_html(row.html_gz or b""), status=row.status, headers=dict(row.headers or {}),
+                    fetched_at=row.fetched_at)
+
     def page_html(self, page_id: int) -> bytes:
         with self.session() as s:
             return decompress_html(s.scalar(select(PageRow.html_gz).where(PageRow.id == page_id)) or b"")
@@ -578,7 +373,7 @@ class Store:
                 rows = c.execute(select(e.c.a_id, e.c.b_id, e.c.relation, e.c.similarity, e.c.data)
                                  .where(e.c.a_id.in_(ids) | e.c.b_id.in_(ids))).all()
                 for a_id, b_id, relation, similarity, data in rows:
-                    found[(a_id, b_id)] = _edge_verdict(relation, similarity, data)
+                    found[(a_id, b_id)] = edge_verdict(relation, similarity, data)
                 nxt = {x for r in rows for x in (r[0], r[1])} - seen
                 seen |= nxt
                 frontier = nxt
@@ -647,7 +442,7 @@ class Store:
                     events.append({"type": "canonical_status", "article_id": m.article_id,
                                    "data": {"canonical": m.canonical}})
                 if (list(flags) != list(m.flags) or bool(is_canonical) != m.canonical or similarity != m.similarity
-                        or _json_text(evidence) != _json_text(m.evidence)):
+                        or json_text(evidence) != json_text(m.evidence)):
                     # only what changed: an unchanged member keeps its row (and updated_at) as it was
                     updates.append({"b_id": m.article_id, "is_canonical": m.canonical, "flags": list(m.flags),
                                     "evidence": m.evidence, "similarity": m.similarity, "updated_at": now})
@@ -724,14 +519,14 @@ class Store:
         """Whether a sitemap URL listed with ``lastmod`` (aware or naive UTC) needs no fetch: its page is
         stored and the lastmod is not newer than the one recorded at its last fetch (or, with none
         recorded, than the stored page's fetch time)."""
-        when = _naive_utc(lastmod)
+        when = naive_utc(lastmod)
         key = url_key(url)
         with self.session() as s:
             fetched = s.scalar(select(PageRow.fetched_at).where(PageRow.url_key == key))
             if fetched is None:
                 return False
             seen = s.scalar(select(SitemapLastmodRow.lastmod).where(SitemapLastmodRow.url_key == key))
-            return when <= (seen if seen is not None else _naive_utc(fetched))
+            return when <= (seen if seen is not None else naive_utc(fetched))
 
     def set_sitemap_lastmod(self, url: str, lastmod: datetime) -> None:
         """Record the sitemap lastmod of a URL whose content as of that version has been fetched."""
@@ -739,20 +534,9 @@ class Store:
         with self.session() as s:
             row = s.get(SitemapLastmodRow, key)
             if row is None:
-                s.add(SitemapLastmodRow(url_key=key, lastmod=_naive_utc(lastmod), checked_at=utcnow()))
+                s.add(SitemapLastmodRow(url_key=key, lastmod=naive_utc(lastmod), checked_at=utcnow()))
             else:
-                row.lastmod, row.checked_at = _naive_utc(lastmod), utcnow()
-
-
-def _naive_utc(when: datetime) -> datetime:
-    """How the store keeps times: UTC without tzinfo (an aware value is converted first)."""
-    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
-
-
-def _edge_verdict(relation: str, similarity: float, data: dict[str, Any] | None) -> PairVerdict:
-    d = data or {}
-    return PairVerdict(relation, similarity, d.get("coverage_a", 0.0), d.get("coverage_b", 0.0),
-                       d.get("substitution_rate", 0.0), d.get("evidence", {}))
+                row.lastmod, row.checked_at = naive_utc(lastmod), utcnow()
 
 
 def _insert(bind: Connection | Engine) -> Any:

@@ -28,10 +28,10 @@ from pipeline.serve.ui import mount_ui
 from pipeline.serve.ui.auth import COOKIE
 from pipeline.serve.ui.reviews import load_reviews
 from pipeline.settings import Settings
-from pipeline.store.store import Store
-from tests.conftest import under_ci
-from tests.httpserver import LoopbackServer
+from pipeline.store import Store
 from tests.support.browser import Chromium, browser_problem, driver
+from tests.support.db import under_ci
+from tests.support.http import LoopbackServer
 from tests.support.newsroom import ARRIVALS, TRAM_TITLE, XSS_TITLE, Newsroom, build_newsroom
 
 ADMIN = "ui-browser-admin-token-4f9c2e"

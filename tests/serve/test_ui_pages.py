@@ -15,8 +15,8 @@ import pytest
 from pipeline.serve.api import create_app, serve_in_thread
 from pipeline.serve.ui import data
 from pipeline.settings import Settings
-from pipeline.store.store import Store
-from tests.support.databases import temporary_database
+from pipeline.store import Store
+from tests.support.db import temporary_database
 from tests.support.newsroom import ARRIVALS, TRAM_TITLE, Newsroom, build_newsroom
 
 ADMIN = "ui-pages-admin-token-0123456789"
@@ -34,7 +34,7 @@ class Site:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp(f"ui-pages-{request.param}")
-    with temporary_database(request.param, tmp) as url:
+    for url in temporary_database(request.param, tmp):
         settings = Settings(database_url=url, admin_token=ADMIN)
         store = Store(url)
         try:

@@ -2,18 +2,19 @@
 holds markup, and an unrelated article; written as HTML files and ingested with the library, in stages.
 
 The scraped copy arrives first, so the canonical moves when the original arrives (the cluster's timeline has a
-``canonical_changed``). ``[text](href)`` in a paragraph is an in-body link (``tests.support.pages``).
+``canonical_changed``). ``[text](href)`` in a paragraph is an in-body link (``tests.support.world``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.ingest.runner import run_ingest
 from pipeline.settings import Settings
-from pipeline.store.store import Store
-from tests.support.pages import page, scrape, spinner
+from pipeline.store import Store
+from tests.support.world import page, scrape
 
 TRAM_TITLE = "Kelsford council backs a tram line to the hospital and the university"
 TRAM = [
@@ -66,8 +67,12 @@ OTTERS = [
 ]
 
 
-#: A thesaurus spinner: rarer synonyms swapped in throughout.
-spin = spinner(SYNONYMS)
+_SPIN = re.compile(r"\b(" + "|".join(sorted(SYNONYMS, key=len, reverse=True)) + r")\b")
+
+
+def spin(text: str) -> str:
+    """A thesaurus spinner: rarer synonyms swapped in throughout, punctuation kept."""
+    return _SPIN.sub(lambda m: SYNONYMS[m.group(0)], text)
 
 
 def pages() -> dict[str, bytes]:

@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import case, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from pipeline.serve.queries import HISTORY_TYPES, KNOWN_FLAGS, _iso, _like_escape, flag_condition
-from pipeline.store.store import ArticleRow, ClusterRow, EventRow, PageRow, Store, url_key
+from pipeline.serve.queries import HISTORY_TYPES, KNOWN_FLAGS, _like_escape, flag_condition
+from pipeline.serve.shapes import iso as _iso
+from pipeline.store import ArticleRow, ClusterRow, EventRow, PageRow, Store, url_key
 
 #: The orders of the cluster list.
 SORTS = {"newest": "newest first", "biggest": "biggest first", "flagged": "most flagged first",

@@ -23,7 +23,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from pipeline.store.store import Store
+from pipeline.store import Store
 
 #: Where the review functions may live, in the order they are looked for.
 REVIEW_MODULES = ("pipeline.store.reviews", "pipeline.ingest.reviews")

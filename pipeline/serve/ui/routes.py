@@ -49,7 +49,7 @@ from pipeline.serve.ui.auth import Session, Sessions
 from pipeline.serve.ui.diff import DiffText, render_inline, render_plain, render_side, word_diff
 from pipeline.serve.ui.reviews import FLAGS, KINDS, ReviewBackend, load_reviews
 from pipeline.settings import Settings
-from pipeline.store.store import Store
+from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 

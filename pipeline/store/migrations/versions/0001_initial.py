@@ -1,7 +1,7 @@
 """Initial schema: the tables of ``pipeline/store.py`` (``Base.metadata``) as of this revision.
 
 Generated with ``alembic revision --autogenerate`` against an empty database and checked by
-tests/test_workers_migrate.py, which compares a migrated database with the metadata.
+tests/workers/test_workers_migrate.py, which compares a migrated database with the metadata.
 
 Revision ID: 0001
 Revises:

@@ -1,0 +1,29 @@
+"""Every bound the read API enforces, in one place: FastAPI's declared parameters (and so the OpenAPI schema),
+the fast path's own parsing (``fast.py``) and the web UI read them from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PageSize:
+    """A listing's ``limit``: ``default`` when none is given, at most ``most``."""
+
+    default: int
+    most: int
+
+
+ARTICLES = PageSize(50, 200)
+CHANGES = PageSize(500, 1000)
+RUNS = PageSize(20, 200)
+DEAD_LETTERS = PageSize(100, 1000)
+
+#: Characters of an opaque cursor (``next_cursor`` of a previous page).
+CURSOR_CHARS = 200
+#: Characters of the ``site`` filter.
+SITE_CHARS = 500
+#: Characters of the ``q`` title search.
+QUERY_CHARS = 200
+#: Errors listed with one run.
+RUN_ERRORS = 200

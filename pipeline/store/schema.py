@@ -1,0 +1,189 @@
+"""The store's schema: one SQLAlchemy model per table, and the indexes the read side relies on.
+
+One schema serves SQLite (embedded) and PostgreSQL (distributed); Alembic migrations
+(``pipeline/store/migrations``) bring a PostgreSQL database to it, SQLite gets ``create_all``. Raw HTML is
+kept compressed so a page can be re-extracted without refetching; signatures are kept so an index can be
+rebuilt.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SourceRow(Base):
+    __tablename__ = "sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec: Mapped[str] = mapped_column(Text)
+    spec_key: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PageRow(Base):
+    __tablename__ = "pages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    url_key: Mapped[str] = mapped_column(String(40), unique=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), nullable=True)
+    status: Mapped[int] = mapped_column(Integer, default=200)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    etag: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(Text, nullable=True)
+    content_hash: Mapped[str] = mapped_column(String(40))
+    html_gz: Mapped[bytes] = mapped_column(LargeBinary)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ClusterRow(Base):
+    __tablename__ = "clusters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    canonical_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    size: Mapped[int] = mapped_column(Integer, default=1)
+    merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ArticleRow(Base):
+    __tablename__ = "articles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    published: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    site: Mapped[str | None] = mapped_column(Text, nullable=True)
+    canonical_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    language: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    byline: Mapped[str | None] = mapped_column(Text, nullable=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    n_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), nullable=True, index=True)
+    is_canonical: Mapped[bool] = mapped_column(Boolean, default=False)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    similarity: Mapped[float] = mapped_column(Float, default=1.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SignatureRow(Base):
+    __tablename__ = "signatures"
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), primary_key=True)
+    kinds: Mapped[str] = mapped_column(String(100))
+    n_tokens: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EdgeRow(Base):
+    """A verified relation between two articles (a_id < b_id); clusters are its connected components."""
+
+    __tablename__ = "edges"
+    a_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    b_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    relation: Mapped[str] = mapped_column(String(20))
+    similarity: Mapped[float] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PendingRow(Base):
+    """Articles whose cluster is yet to be re-decided (batched ingest); survives a crash mid-run."""
+
+    __tablename__ = "pending_decisions"
+    article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class EventRow(Base):
+    """The ordered change log downstream systems follow: its id is the cursor."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    type: Mapped[str] = mapped_column(String(30))
+    cluster_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    article_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ErrorRow(Base):
+    __tablename__ = "errors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    source_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(60))
+    level: Mapped[str] = mapped_column(String(10), default="error")
+    message: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WarcCheckpointRow(Base):
+    """How far a WARC source has been read and committed: the offset of the next record to read.
+
+    Kept in the store (not a side file) so it commits with the data it describes, works the same on
+    SQLite and PostgreSQL, and is seen by every worker. ``key`` is the file plus the read's filters.
+    """
+
+    __tablename__ = "warc_checkpoints"
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SitemapLastmodRow(Base):
+    """The sitemap ``<lastmod>`` of a URL when its content was last fetched (naive UTC): a later run
+    that finds the same or an older lastmod in the sitemap does not fetch the URL again."""
+
+    __tablename__ = "sitemap_lastmods"
+    url_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lastmod: Mapped[datetime] = mapped_column(DateTime)
+    checked_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+Index("ix_articles_canonical", ArticleRow.is_canonical, ArticleRow.id)
+# The read API's filters (pipeline/queries.py list_articles; migration 0004): a site walks (site, id) in id order;
+# the dates are ranges probed in date order; a flag walks a partial index of the articles whose JSON flags list
+# holds it, declared with exactly the condition the listing writes (queries.flag_condition).
+Index("ix_articles_site", ArticleRow.site, ArticleRow.id)
+Index("ix_articles_published", ArticleRow.published, ArticleRow.is_canonical, ArticleRow.id)
+Index("ix_articles_created_at", ArticleRow.created_at, ArticleRow.is_canonical, ArticleRow.id)
+for _flag in ("spun", "scraped"):
+    _holds = ArticleRow.flags.cast(Text).like(f'%"{_flag}"%')
+    Index(f"ix_articles_flag_{_flag}", ArticleRow.id, sqlite_where=_holds, postgresql_where=_holds)
+del _flag, _holds

@@ -1,0 +1,131 @@
+"""One transaction per page: Store.unit() on SQLite and PostgreSQL, and what ingest_page does when the
+unit fails (the page is kept, the in-process index and cache forget the article that was rolled back)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+import pipeline.dedup.deduplicator
+from pipeline.dedup.deduplicator import Deduplicator
+from pipeline.dedup.fingerprint import fingerprint
+from pipeline.dedup.policy import DecisionPolicy
+from pipeline.errors import EmptyPage
+from pipeline.ingest.steps import ingest_page
+from pipeline.records import Page
+from pipeline.settings import Settings
+from pipeline.store import ArticleRow, PageRow, Store
+from tests.support.pages import original_page, republished_page, unrelated_page
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = Store(db_url)
+    yield s
+    s.close()
+
+
+def _count(store: Store, row: type) -> int:
+    with store.engine.connect() as c:
+        return int(c.scalar(select(func.count()).select_from(row)))
+
+
+def test_a_unit_commits_its_writes_together(store: Store) -> None:
+    with store.unit():
+        page_id = store.add_page(Page("https://a.example/1", original_page()), None)
+        with store.unit():  # a nested unit joins the open one
+            store.add_page(Page("https://a.example/2", original_page()), None)
+        assert store.stored_page("https://a.example/2") is not None  # reads inside see the unit's writes
+        assert page_id in {r.id for r in _session_pages(store)}
+        with store.engine.connect() as other:  # another connection does not, until the commit
+            assert other.scalar(select(func.count()).select_from(PageRow)) == 0
+    assert _count(store, PageRow) == 2
+
+
+def _session_pages(store: Store) -> list[PageRow]:
+    with store.session() as s:
+        return list(s.scalars(select(PageRow)))
+
+
+def test_a_failed_unit_leaves_nothing_behind(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.unit():
+        store.add_page(Page("https://a.example/1", original_page()), None)
+        store.record_error(stage="ingest", kind="X", message="inside the unit")
+        raise RuntimeError("boom")
+    assert _count(store, PageRow) == 0
+    assert store.errors() == []
+    store.add_page(Page("https://a.example/1", original_page()), None)  # the store is usable afterwards
+    assert _count(store, PageRow) == 1
+
+
+def test_a_second_article_for_a_page_inside_a_unit_returns_the_first(store: Store) -> None:
+    """The unique page id turns the second insert into a look-up; on PostgreSQL a savepoint keeps the
+    unit's transaction alive through that failed statement."""
+    dedup = Deduplicator(store, Settings())
+    with store.unit():
+        page_id = store.add_page(Page("https://a.example/1", original_page()), None)
+        first = dedup.add(page_id, _article("https://a.example/1", original_page()))
+        again = store.add_article_once(page_id, _article("https://a.example/1", original_page()),
+                                       fingerprint(_article("https://a.example/1", original_page())))
+        later = store.add_page(Page("https://b.example/1", unrelated_page()), None)
+    assert again == (first.article_id, first.cluster_id, False)
+    assert later and _count(store, ArticleRow) == 1 and _count(store, PageRow) == 2
+
+
+def _article(url: str, body: bytes):
+    from pipeline.extract.extractor import extract
+
+    return extract(Page(url, body))[0]
+
+
+def test_when_dedup_fails_the_page_stays_and_the_article_is_forgotten(store: Store,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    dedup = Deduplicator(store, Settings())
+    ingest_page(Page("https://herald.example/pier", original_page()), store, dedup, None)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("verification broke")
+
+    monkeypatch.setattr(pipeline.dedup.deduplicator, "verify_articles", broken)
+    copy = Page("https://wire.example/pier", republished_page("https://herald.example/pier"))
+    with pytest.raises(RuntimeError, match="verification broke"):
+        ingest_page(copy, store, dedup, None)
+    # the page is kept (to re-extract later), its article was rolled back with the unit...
+    assert store.stored_page(copy.url) is not None and store.stored_page(copy.url)[2] is None
+    assert _count(store, ArticleRow) == 1
+    # ...and neither the index nor the cache holds the id it had
+    assert len(dedup.index) == 1 and len(dedup._articles) == 1
+    monkeypatch.undo()
+    result = ingest_page(copy, store, dedup, None)  # a retry stores it and relates it
+    assert result.status == "stored" and result.related == 1
+    assert _count(store, ArticleRow) == 2
+
+
+def test_a_page_without_an_article_is_still_stored(store: Store) -> None:
+    dedup = Deduplicator(store, Settings())
+    with pytest.raises(EmptyPage):
+        ingest_page(Page("https://a.example/empty", b"<html><body></body></html>"), store, dedup, None)
+    state = store.stored_page("https://a.example/empty")
+    assert state is not None and state[2] is None
+
+
+def test_a_batch_flush_decides_in_one_transaction(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With deferred decisions, a failing flush leaves the pending articles pending, to be decided again."""
+    dedup = Deduplicator(store, Settings(), policy=DecisionPolicy.batched())
+    ingest_page(Page("https://herald.example/pier", original_page()), store, dedup, None)
+    ingest_page(Page("https://wire.example/pier", republished_page("https://herald.example/pier")), store, dedup,
+                None)
+    assert dedup._dirty and store.pending() == dedup._dirty
+    real_decide = pipeline.dedup.deduplicator.decide
+    monkeypatch.setattr(pipeline.dedup.deduplicator, "decide",
+                        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("decide")))
+    with pytest.raises(RuntimeError):
+        dedup.flush()
+    assert store.pending() == dedup._dirty != set()  # nothing was half-decided
+    monkeypatch.setattr(pipeline.dedup.deduplicator, "decide", real_decide)
+    dedup.flush()
+    assert store.pending() == set()
+    clusters = {r.cluster_id for r in store.export_rows()}
+    assert len(clusters) == 1

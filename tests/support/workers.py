@@ -1,0 +1,337 @@
+"""Helpers for the distributed-deployment tests: a private redis-server, a throwaway PostgreSQL database,
+real ``reprint worker`` subprocesses, and small HTML corpora.
+
+Every test gets its own redis-server on a free port (never the shared one on 6379, never another
+engineer's), so queues, the shared index and dead letters of one test cannot leak into another; and its
+own PostgreSQL database ``reprint_w_<random>``, dropped afterwards. Workers run in their own process
+group so a test can SIGKILL a worker with its pool processes, and teardown always kills them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.settings import get_settings
+from tests.support.db import PG_ADMIN_URL, PG_URL_TEMPLATE, under_ci
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_SERVER = shutil.which("redis-server")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Missing services skip the test locally and fail it under CI, like tests/conftest.py does."""
+    if under_ci():
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+# --- redis ----------------------------------------------------------------------------------------
+@dataclass
+class RedisServer:
+    """A private redis-server (AOF optional) that a test can stop and start again on the same port."""
+
+    directory: Path
+    appendonly: bool = False
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def start(self) -> None:
+        if REDIS_SERVER is None:
+            skip_or_fail("redis-server is not installed")
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+                "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--maxmemory-policy", "noeviction",
+                "--logfile", str(self.directory / "redis.log")]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                pytest.fail(f"redis-server on port {self.port} exited: {(self.directory / 'redis.log').read_text()}")
+            try:
+                info = self.client().info("server")
+            except Exception:
+                return False
+            return int(info["process_id"]) == self.proc.pid  # ours, not someone else's on this port
+
+        wait_for(up, 10, f"redis-server on port {self.port}", 0.05)
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM: Redis fsyncs the AOF first), as a container restart does."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+@contextlib.contextmanager
+def redis_server(directory: Path, *, appendonly: bool = False) -> Iterator[RedisServer]:
+    server = RedisServer(directory, appendonly=appendonly)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- postgresql -----------------------------------------------------------------------------------
+def pg_problem() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except Exception as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (``reprint_w_<random>``), dropped afterwards."""
+    problem = pg_problem()
+    if problem:
+        skip_or_fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {problem}")
+    import psycopg
+
+    name = f"reprint_w_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_URL_TEMPLATE.format(name=name)
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- commands and workers -------------------------------------------------------------------------
+def reprint_cmd(*args: str) -> list[str]:
+    """The ``reprint`` console script as this checkout defines it (independent of what pip installed)."""
+    return [sys.executable, "-m", "pipeline.cli", *args]
+
+
+def deployment_env(redis_url: str, db_url: str, **extra: str) -> dict[str, str]:
+    """Environment for workers and commands: short limits so that redelivery happens within seconds.
+
+    visibility_timeout (8 s) > task_time_limit (6 s) + the longest retry wait (1 s), as Settings demands.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPRINT_")}
+    env.update({
+        "REPRINT_BROKER_URL": redis_url,
+        "REPRINT_REDIS_URL": redis_url,
+        "REPRINT_DATABASE_URL": db_url,
+        "REPRINT_REDIS_PREFIX": "rw" + secrets.token_hex(3),
+        "REPRINT_TASK_SOFT_TIME_LIMIT": "5",
+        "REPRINT_TASK_TIME_LIMIT": "6",
+        "REPRINT_TASK_RETRY_BACKOFF": "0.2",
+        "REPRINT_TASK_RETRY_BACKOFF_MAX": "1",
+        "REPRINT_FETCH_MAX_RETRY_AFTER": "1",
+        "REPRINT_VISIBILITY_TIMEOUT": "8",
+        "REPRINT_UNACKED_RESTORE_INTERVAL": "1",
+        "REPRINT_MAX_DELIVERIES": "3",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """REPRINT_* pointing at a private Redis and a SQLite file; task sends are captured, not published."""
+    import workers.tasks as tasks
+
+    with redis_server(tmp_path) as server:
+        env = deployment_env(server.url, f"sqlite:///{tmp_path / 'r.db'}")
+        for key, value in env.items():
+            if key.startswith("REPRINT_"):
+                monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        monkeypatch.setattr(tasks, "_process", None)
+        sent: list[tuple[str, dict[str, Any]]] = []
+        for task in (tasks.discover_source, tasks.fetch_url, tasks.extract_page, tasks.dedup_article):
+            monkeypatch.setattr(task, "apply_async",
+                                lambda *a, _name=task.name, **kw: sent.append((_name, kw.get("kwargs") or {})))
+        try:
+            yield {"server": server, "sent": sent, "tasks": tasks, "prefix": env["REPRINT_REDIS_PREFIX"]}
+        finally:
+            if tasks._process is not None:
+                tasks._process.store.close()
+            get_settings.cache_clear()
+
+
+@dataclass
+class Worker:
+    """A ``reprint worker`` subprocess in its own process group, logging to a file."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    name: str
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                pytest.fail(f"worker {self.name} exited with {self.proc.returncode}:\n{self.text()[-3000:]}")
+            return " ready." in self.text()
+
+        wait_for(ready, timeout, f"worker {self.name} to be ready")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole group: the main process and its pool processes, like a machine going down."""
+        if self.proc.poll() is None or sig == signal.SIGKILL:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+
+
+def start_worker(env: dict[str, str], log_dir: Path, name: str, *, concurrency: int = 1,
+                 queues: str | None = None, extra_env: dict[str, str] | None = None) -> Worker:
+    args = reprint_cmd("worker", "--concurrency", str(concurrency), "-n", f"{name}@%h", "--loglevel", "INFO",
+                       "--without-mingle", "--without-gossip")
+    if queues:
+        args += ["-Q", queues]
+    log = log_dir / f"{name}.log"
+    handle = log.open("wb")
+    proc = subprocess.Popen(args, env={**env, **(extra_env or {})}, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    handle.close()
+    return Worker(proc, log, name)
+
+
+@contextlib.contextmanager
+def workers(*items: Worker) -> Iterator[list[Worker]]:
+    """Kill every worker (and its pool) at the end, whatever happened."""
+    started = list(items)
+    try:
+        yield started
+    finally:
+        for worker in started:
+            worker.kill()
+
+
+def run_reprint(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(reprint_cmd(*args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+# --- corpora --------------------------------------------------------------------------------------
+_WORDS = [
+    "harbor", "council", "budget", "river", "library", "festival", "ferry", "orchard", "school", "bridge",
+    "station", "museum", "market", "winter", "summer", "teachers", "students", "farmers", "workers", "readers",
+    "visitors", "mayor", "engineers", "volunteers", "announced", "approved", "delayed", "expanded", "opened",
+    "repaired", "funded", "celebrated", "reviewed", "questioned",
+]
+
+
+def article_html(title: str, paragraphs: list[str], *, site: str = "Example Times") -> str:
+    body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<meta property='og:site_name' content='{site}'></head><body><article><h1>{title}</h1>"
+            f"<p class='byline'>By A. Reporter</p>{body}</article></body></html>")
+
+
+def story(seed: int, n_paragraphs: int = 6) -> list[str]:
+    """Deterministic, distinct prose: each seed gives a different article of ~150 words."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n_paragraphs):
+        words = [rng.choice(_WORDS) for _ in range(26)]
+        out.append(f"In story {seed} the " + " ".join(words) + ".")
+    return out
+
+
+def write_corpus(directory: Path, n_stories: int, *, copies: int = 1,
+                 extra: dict[str, str] | None = None) -> list[Path]:
+    """``n_stories`` distinct articles, each with ``copies`` republished copies (same text, other site)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = []
+    for s in range(n_stories):
+        paragraphs = story(1000 + s)
+        files.append(directory / f"story-{s:03d}--original.html")
+        files[-1].write_text(article_html(f"Story {s}", paragraphs), encoding="utf-8")
+        for c in range(copies):
+            files.append(directory / f"story-{s:03d}--copy{c}.html")
+            files[-1].write_text(article_html(f"Story {s}", paragraphs + [f"Republished from Example Times ({c})."],
+                                              site=f"Copy Site {c}"), encoding="utf-8")
+    for name, text in (extra or {}).items():
+        files.append(directory / name)
+        files[-1].write_text(text, encoding="utf-8")
+    return files
+
+
+def normalized_export(text: str) -> dict[str, tuple[tuple[str, ...], bool, tuple[str, ...]]]:
+    """url → (the URLs of its cluster, canonical, flags): cluster ids differ between databases, clusters don't."""
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    members: dict[Any, list[str]] = {}
+    for row in rows:
+        members.setdefault(row["cluster_id"], []).append(row["url"])
+    return {row["url"]: (tuple(sorted(members[row["cluster_id"]])), bool(row["canonical"]), tuple(row["flags"]))
+            for row in rows}
+
+
+def db_counts(db_url: str) -> dict[str, int]:
+    """Pages, articles, distinct page URLs and distinct article pages, straight from the tables."""
+    from sqlalchemy import text
+
+    from pipeline.store import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                "pages": conn.execute(text("SELECT count(*) FROM pages")).scalar_one(),
+                "page_urls": conn.execute(text("SELECT count(DISTINCT url) FROM pages")).scalar_one(),
+                "articles": conn.execute(text("SELECT count(*) FROM articles")).scalar_one(),
+                "article_pages": conn.execute(text("SELECT count(DISTINCT page_id) FROM articles")).scalar_one(),
+                "article_urls": conn.execute(text("SELECT count(DISTINCT url) FROM articles")).scalar_one(),
+            }
+    finally:
+        engine.dispose()
