@@ -187,8 +187,10 @@ def word_diff(canonical: DiffText, member: DiffText) -> WordDiff:
             return 0
         return b_spans[k - 1][1] if k > 0 else b_spans[0][0]
 
-    def lose(s: int, e: int, at: int) -> None:
-        """Canonical tokens [s, e) missing from the member: holes split along the links they held."""
+    def lose(s: int, e: int, k: int) -> None:
+        """Canonical tokens [s, e) missing from the member before its token k: holes split along the links they
+        held, each where it stood: right after the member's word before, or, for a run that began a line in the
+        canonical, at the start of the member's line where that line starts there too."""
         i = s
         while i < e:
             link = link_of.get(i)
@@ -200,6 +202,10 @@ def word_diff(canonical: DiffText, member: DiffText) -> WordDiff:
             else:
                 kind, href = ("lost-span" if j - i <= SPAN_WORDS else "lost-block"), ""
             cs, ce = a_text(i, j)
+            at = hole_at(k)
+            if "\n" in canonical.text[a_spans[i - 1][1] if i else 0:cs] and k < len(b_spans):
+                line = member.text.rfind("\n", b_spans[k - 1][1] if k else 0, b_spans[k][0])
+                at = line + 1 if line >= 0 else (b_spans[k][0] if k == 0 else at)
             a_side.marks.append(Mark(cs, ce, kind, other=href))
             b_side.holes.append(Hole(at, kind, canonical.text[cs:ce], href, j - i))
             counts[kind] += 1
@@ -223,7 +229,7 @@ def word_diff(canonical: DiffText, member: DiffText) -> WordDiff:
             counts[kind] += 1
             continue
         if la:  # a deletion, or a long replacement: the canonical's words are lost where the member's stand
-            lose(op.src_start, op.src_end, hole_at(op.dest_start))
+            lose(op.src_start, op.src_end, op.dest_start)
         if lb:
             b0, b1 = b_text(op.dest_start, op.dest_end)
             b_side.marks.append(Mark(b0, b1, "added"))
