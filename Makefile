@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_VERSION ?= $(shell ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
 
-.PHONY: run test install install-test services lint sample clean
+.PHONY: run test install install-test services browser lint sample clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.11 found; run make PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -46,11 +46,20 @@ services:
 	fi
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && break; sleep 0.5; done; true
 
+## browser: Debian's Chromium for the web UI's browser tests (Playwright drives /usr/bin/chromium; no browser download)
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	  else echo "warning: /usr/bin/chromium is missing (sudo apt-get install chromium): the browser tests will be skipped" >&2; fi; \
+	fi
+
 lint: install-test
 	$(BIN)/ruff check .
 
-## test: install the test dependencies, start the services, lint, run the whole suite
-test: install-test services
+## test: install the test dependencies and the browser, start the services, lint, run the whole suite
+test: install-test services browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

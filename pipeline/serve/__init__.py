@@ -1,6 +1,6 @@
 """The read side: the REST API (``api``, with ``problems``, ``models``, ``fast``, ``limits``), its queries
 (``queries``, ``shapes``, ``cursors``, ``readers``), ``/metrics`` (``metrics``), ``reprint status``
-(``status``) and the JSONL export (``export``).
+(``status``), the JSONL export (``export``) and the web UI (``ui``: ``mount_ui``, which ``create_app`` calls).
 """
 
 from pipeline._lazy import lazy_exports

@@ -60,6 +60,7 @@ from pipeline.serve.problems import (
     problem_openapi,
 )
 from pipeline.serve.status import broker_url
+from pipeline.serve.ui import mount_ui
 from pipeline.settings import Settings
 from pipeline.store import Store
 
@@ -394,6 +395,7 @@ def create_app(store: Store, settings: Settings, *, admin: AdminBackend | None =
                         changes_page=reads.changes_page)
     if reads.sqlite:
         queries.ensure_read_indexes(store)
+    mount_ui(app, store, settings, status_probe=status_probe)
     return app
 
 

@@ -9,4 +9,6 @@
 - ``world``: the API tests' stories, their copies and the stages they arrive in.
 - ``admin``: a stand-in for the workers' admin backend.
 - ``workers``: private redis-servers, worker processes, corpora, and the ``deployment`` fixture.
+- ``newsroom``: the web UI tests' stories (a spun and a scraped copy, stored markup) ingested in stages.
+- ``browser``: Debian's Chromium driven by Playwright, with a fresh profile per context.
 """
