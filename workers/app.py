@@ -50,6 +50,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "health_check_interval": 10,
             "retry_on_timeout": True,
         },
+        # A task that sends on its page's next task while the broker restarts waits for it (up to about a
+        # minute) instead of failing the page: the message it would send is the page's only way forward.
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {"max_retries": 40, "interval_start": 0, "interval_step": 0.5,
+                                      "interval_max": 2},
         # Workers outlive a Redis restart: reconnect forever, also when the broker is down at start-up.
         "broker_connection_retry": True,
         "broker_connection_retry_on_startup": True,

@@ -31,6 +31,7 @@ from typing import Any
 
 import redis
 from billiard.exceptions import SoftTimeLimitExceeded
+from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import OperationalError
 
 from pipeline.dedup.deduplicator import Deduplicator
@@ -54,6 +55,7 @@ INFRA_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     redis.ConnectionError,
     redis.TimeoutError,
+    KombuOperationalError,  # a publish to the broker failed past its retry policy (a broker restart)
 )
 
 #: HTTP statuses worth another try later.
