@@ -216,6 +216,8 @@ def fill_store(db: Path, count: int, *, real: bool = True, seed: int = 3) -> Non
                 page_id = store.add_page(Page(url, b"<html></html>", headers={"content-type": "text/html"}), None)
                 article_id, _cluster, _new = store.add_article_once(page_id, article, sig)
                 index.insert(article_id, sig)
+            if first + batch >= count:
+                index.merge()
         done = min(count, first + batch)
         if done % (batch * 20) == 0 or done == count:
             rate = done / (time.perf_counter() - started)

@@ -83,16 +83,18 @@ class Deduplicator:
 
     @property
     def index(self) -> CandidateIndex:
-        """The candidate index: the store's own (``StoreLSHIndex``) unless one was given. A store written before
-        the index table existed is indexed once, from its signatures, on first use."""
+        """The candidate index: the store's own (``StoreLSHIndex``) unless one was given. Opening it indexes
+        what the store's mark says is not indexed yet (the last run's unwritten entries, or every article of
+        a store written before the index existed)."""
         if self._index is None:
-            index = StoreLSHIndex(self.store, self.settings.num_perm)
-            if not self.store.has_bands():
-                with self.store.unit():
-                    index.insert_many((i, sig) for i, sig in self.store.signatures()
-                                      if sig.n_tokens >= self.settings.min_tokens)
-            self._index = index
+            self._index = StoreLSHIndex(self.store, self.settings.num_perm, min_tokens=self.settings.min_tokens)
         return self._index
+
+    def save_index(self) -> None:
+        """Write the index entries still held in memory (the end of a run; a crash before it loses nothing)."""
+        merge = getattr(self._index, "merge", None)
+        if merge is not None:
+            merge()
 
     def _remember(self, article_id: int, article: Article, tokens: Sequence[str]) -> None:
         self._articles[article_id] = (article, tokens)
@@ -139,6 +141,9 @@ class Deduplicator:
         remove = getattr(self._index, "remove", None)
         if remove is not None:
             remove(article_id)
+        rolled_back = getattr(self._index, "rolled_back", None)
+        if rolled_back is not None:  # the unit may have taken other articles' index writes with it
+            rolled_back()
 
     def _relate(self, article_id: int, cluster_id: int, article: Article, tokens: Sequence[str],
                 sig: Signature) -> DedupOutcome:

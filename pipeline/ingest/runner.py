@@ -134,6 +134,7 @@ class _Runner:
         assert self.summary is not None
         if self.dedup is not None:
             self.dedup.flush()
+            self.dedup.save_index()
         self.summary.take_totals(self.store.totals())
         self.store.finish_run(self.summary.run_id, self.summary.counts())
 

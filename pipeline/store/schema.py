@@ -132,6 +132,15 @@ class LSHBandRow(Base):
     article_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
+class MarkRow(Base):
+    """A named position the store keeps for one of its parts (``lsh_indexed_through``: the last article whose
+    bucket entries are in ``lsh_bands``; later ones are re-indexed from their signatures on start-up)."""
+
+    __tablename__ = "store_marks"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class PendingRow(Base):
     """Articles whose cluster is yet to be re-decided (batched ingest); survives a crash mid-run."""
 

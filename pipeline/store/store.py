@@ -40,6 +40,7 @@ from pipeline.store.schema import (
     ErrorRow,
     EventRow,
     LSHBandRow,
+    MarkRow,
     PageRow,
     PendingRow,
     RunRow,
@@ -53,12 +54,30 @@ from pipeline.store.schema import (
 __all__ = ["Base", "Store", "content_hash", "make_engine", "url_key"]
 
 
+#: SQLite page cache per connection (KiB) and the part of the file read through a memory map: a store of
+#: 100,000 articles is a B-tree a new article's index lookups touch all over, and with the default 2 MB cache
+#: every touch was a read system call (system time was a third of the run's CPU).
+SQLITE_CACHE_KIB = 64 * 1024
+SQLITE_MMAP_BYTES = 8 << 30
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # The sqlite3 module's own transaction handling opens a transaction only at the first INSERT/UPDATE, so a
+    # unit whose first statement was a read began with a SAVEPOINT instead, and SQLite commits an outermost
+    # savepoint when it is released: every page of a batch committed alone, and a rolled-back unit kept
+    # them. So the driver's handling is off (isolation_level None) and BEGIN is sent by ``_sqlite_begin``.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -71,6 +90,7 @@ def make_engine(url: str) -> Engine:
                            json_deserializer=orjson.loads)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -366,6 +386,31 @@ class Store:
         """Take an article out of these buckets."""
         with self._begin() as c:
             c.execute(self._stmts["remove_bands"], {"a": article_id, "keys": band_keys})
+
+    def mark(self, name: str) -> int:
+        """A named position (``MarkRow``); 0 when never set."""
+        with self._begin(read=True) as c:
+            value = c.scalar(select(MarkRow.value).where(MarkRow.name == name))
+        return int(value) if value is not None else 0
+
+    def set_mark(self, name: str, value: int) -> None:
+        with self._begin() as c:
+            stmt = _insert(c)(MarkRow.__table__).values(name=name, value=value)
+            c.execute(stmt.on_conflict_do_update(index_elements=[MarkRow.__table__.c.name], set_={"value": value}))
+
+    def signatures_after(self, article_id: int, *, batch: int = 1000) -> Iterator[tuple[int, Signature]]:
+        """Signatures of the articles with a larger id, in id order."""
+        last = article_id
+        while True:
+            with self._begin(read=True) as c:
+                rows = c.execute(select(SignatureRow.article_id, SignatureRow.kinds, SignatureRow.data,
+                                        SignatureRow.n_tokens).where(SignatureRow.article_id > last)
+                                 .order_by(SignatureRow.article_id).limit(batch)).all()
+            if not rows:
+                return
+            for r in rows:
+                yield r[0], decode_signature(r[1], r[2], r[3])
+            last = rows[-1][0]
 
     def indexed_articles(self) -> set[int]:
         """Every article in some bucket (a whole scan: for inspection and tests, not for the hot path)."""

@@ -17,7 +17,7 @@ from pipeline.ingest.steps import ingest_page
 from pipeline.records import Page
 from pipeline.settings import Settings
 from pipeline.store import ArticleRow, EdgeRow, Store
-from pipeline.store.schema import LSHBandRow
+from pipeline.store.schema import LSHBandRow, MarkRow
 from tests.support.pages import UNRELATED_PARAGRAPHS
 from tests.support.world import PIER, PIER_TITLE, page, scrape, spin
 
@@ -102,21 +102,45 @@ def test_a_story_on_many_sites_is_one_cluster_decided_in_bounded_steps(store: St
 
 
 def test_the_index_lives_in_the_store(store: Store) -> None:
-    """A second deduplicator (another run, another process) finds what the first indexed without loading
-    anything; a store written before the index table existed is indexed from its signatures on first use."""
-    pages = story(1)
-    ingest_all(store, pages[:1])
+    """A second deduplicator (another run, another process) finds what the first indexed without loading the
+    store: entries the first still held in memory (it stopped before writing them) are put back from their
+    signatures; written ones are in the table, with the mark past them. A store written before the index
+    existed is indexed from its signatures when it is opened."""
+    pages = story(2)
+    first = ingest_all(store, pages[:1])  # never saved: as if the process had died
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(LSHBandRow)) == 0
+    second = Deduplicator(store, Settings())
+    assert ingest_page(pages[1][0], store, second, None).related == 1
+    second.save_index()
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(LSHBandRow)) > 0
-    fresh = Deduplicator(store, Settings())
-    result = ingest_page(pages[1][0], store, fresh, None)
-    assert result.related == 1
+    assert store.mark(StoreLSHIndex.MARK) == max(store.indexed_articles()) == 2
+    third = Deduplicator(store, Settings())
+    assert ingest_page(pages[2][0], store, third, None).related == 2
+    del first
 
-    with store.session() as s:
+    with store.session() as s:  # an old store: signatures, no index, no mark
         s.execute(delete(LSHBandRow))
-    assert not store.has_bands()
+        s.execute(delete(MarkRow))
     later = Deduplicator(store, Settings())
-    assert isinstance(later.index, StoreLSHIndex) and len(later.index) == 2
+    assert isinstance(later.index, StoreLSHIndex) and len(later.index) == 3
+
+
+def test_an_index_write_undone_with_its_unit_is_redone(store: Store) -> None:
+    """Entries written inside a unit that rolls back (a page that failed) are put back from the mark."""
+    pages = story(3)
+    dedup = Deduplicator(store, Settings())
+    index = StoreLSHIndex(store, merge_every=1)
+    dedup._index = index
+    ingest_page(pages[0][0], store, dedup, None)
+    assert store.mark(StoreLSHIndex.MARK) == 1
+    with pytest.raises(RuntimeError), store.unit():
+        ingest_page(pages[1][0], store, dedup, None)  # written and marked inside the unit...
+        raise RuntimeError("the batch fails")
+    index.rolled_back()  # ...which rolled back: what the mark says is not written comes back from the store
+    assert store.mark(StoreLSHIndex.MARK) == 1
+    assert ingest_page(pages[2][0], store, dedup, None).related >= 1
 
 
 def test_candidates_are_screened_before_any_text_is_read(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
