@@ -238,8 +238,14 @@ def corpus(args: argparse.Namespace) -> None:
         new = work / "new.warc.gz"
         write_warc(new, synth.unrelated_pages(args.new, seed=11, first=10_000_000))
         big = work / "big.db"
-        print(f"  filling a store of {args.store:,} articles through the store's API ...", flush=True)
-        fill_store(big, args.store)
+        if args.store_db:
+            print(f"  using the store {args.store_db} (made by an earlier run with --keep-store)", flush=True)
+            copy_db(Path(args.store_db), big)
+        else:
+            print(f"  filling a store of {args.store:,} articles through the store's API ...", flush=True)
+            fill_store(big, args.store)
+            if args.keep_store:
+                copy_db(big, Path(args.keep_store))
         rows = []
         for rep in range(args.repeats):
             figures = {}
@@ -398,6 +404,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tmp", default=None, help="where the temporary stores go (default: the system's)")
+    parser.add_argument("--store-db", default=None, help="corpus: reuse this filled store instead of filling one")
+    parser.add_argument("--keep-store", default=None, help="corpus: keep the filled store at this path")
     args = parser.parse_args()
     parts = {"corpus": corpus, "cluster": cluster, "celery": celery, "startup": startup, "constant": constant,
              "parallel": parallel}

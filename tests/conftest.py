@@ -9,13 +9,12 @@ Helpers that are not fixtures live in ``tests/support/``.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.db import PG_ADMIN_URL, PG_URL_TEMPLATE, pg_problem_reason, under_ci
+from tests.support.db import pg_database, pg_problem_reason
 from tests.support.http import http_server  # noqa: F401 - the fixture, for every test
 from tests.support.workers import deployment  # noqa: F401 - the fixture, for the workers and ingest tests
 
@@ -31,20 +30,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_problem: str | Non
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'reprint.db'}"
         return
-    if pg_problem is not None:
-        if under_ci():
-            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} under CI: {pg_problem}")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {pg_problem}")
-    import psycopg
-
-    name = f"reprint_test_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_URL_TEMPLATE.format(name=name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database() as url:
+        yield url
 
 
 @pytest.fixture

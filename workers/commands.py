@@ -15,7 +15,16 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.cli.common import DbOption, command, fail, first_line, load_settings, open_store, safe_url, use_database
+from pipeline.cli.common import (
+    DbOption,
+    command,
+    fail,
+    load_settings,
+    open_store,
+    reported,
+    safe_url,
+    use_database,
+)
 from pipeline.errors import ConfigError
 from pipeline.records import IngestSummary
 from pipeline.settings import Settings
@@ -134,57 +143,60 @@ def run_celery(sources: list[str], settings: Settings, *, progress: bool, cli_ov
     if cli_overrides:
         raise ConfigError(f"{', '.join(cli_overrides)} cannot be used with --via celery: set REPRINT_WARC_HOSTS, "
                           "REPRINT_WARC_SINCE and REPRINT_WARC_UNTIL in the workers' environment")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-    from sqlalchemy.exc import SQLAlchemyError
+    import redis
 
-    from pipeline.cli.report import make_console
+    from workers.runs import RunState, build_summary
+    from workers.tasks import start_run
 
     use_database(settings.database_url)
     store = open_store(settings.database_url)
     try:
-        import redis
-
-        from workers.runs import RunState, build_summary, finish_if_complete
-
-        client = redis.Redis.from_url(settings.redis_url)
-        try:
-            client.ping()
-        except redis.RedisError as err:
-            fail(f"cannot reach Redis at {settings.redis_url}: {err}")
-        from workers.tasks import start_run
-
-        run_id = start_run(store, client, settings, sources)
-        state = RunState(client, settings.redis_prefix, run_id)
-        bar = Progress(SpinnerColumn(), TextColumn(f"[bold]run {run_id}"), BarColumn(bar_width=None),
-                       MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
-                       console=make_console(stderr=True), transient=True, disable=not progress)
-        started = time.monotonic()
-        hinted = False
-        with bar:
-            task = bar.add_task("pages", total=None, stats="")
-            while True:
-                try:
-                    snap = state.progress()
-                except redis.RedisError as err:  # Redis restarting: the workers reconnect, so do we
-                    bar.update(task, stats=f"Redis unavailable ({type(err).__name__}), retrying")
-                    time.sleep(1.0)
-                    continue
-                bar.update(task, total=max(snap.pages, 1), completed=snap.pages_done,
-                           stats=f"sources {snap.sources_done}/{snap.sources} · pages {snap.pages_done}/{snap.pages}")
-                if snap.complete and (snap.finished or finish_if_complete(store, state)):
-                    break
-                if not hinted and snap.pages_done == 0 and time.monotonic() - started > 15:
-                    make_console(stderr=True).print(f"run {run_id}: nothing processed yet; is a worker running "
-                                                    f"(reprint worker) on broker {safe_url(settings.broker_url)}?")
-                    hinted = True
-                time.sleep(0.3)
-        return build_summary(store, state)
-    except SQLAlchemyError as err:
-        fail(f"database error during ingest ({safe_url(settings.database_url)}): {first_line(err)}")
-    except KeyboardInterrupt:
-        fail("interrupted; the run goes on in the workers", code=130)
+        with reported(settings.database_url, "ingest", interrupted="interrupted; the run goes on in the workers"):
+            client = redis.Redis.from_url(settings.redis_url)
+            try:
+                client.ping()
+            except redis.RedisError as err:
+                fail(f"cannot reach Redis at {settings.redis_url}: {err}")
+            run_id = start_run(store, client, settings, sources)
+            state = RunState(client, settings.redis_prefix, run_id)
+            follow(store, state, settings, progress=progress)
+            return build_summary(store, state)
     finally:
         store.close()
+
+
+def follow(store: Any, state: Any, settings: Settings, *, progress: bool) -> None:
+    """Show a run's progress until every page has an outcome and the run is finished (its clusters decided);
+    a Redis restart only pauses it, and a run nobody works on gets a hint after 15 s."""
+    import redis
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from pipeline.cli.report import make_console
+    from workers.runs import finish_if_complete
+
+    bar = Progress(SpinnerColumn(), TextColumn(f"[bold]run {state.run_id}"), BarColumn(bar_width=None),
+                   MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+                   console=make_console(stderr=True), transient=True, disable=not progress)
+    started = time.monotonic()
+    hinted = False
+    with bar:
+        task = bar.add_task("pages", total=None, stats="")
+        while True:
+            try:
+                snap = state.progress()
+            except redis.RedisError as err:  # Redis restarting: the workers reconnect, so do we
+                bar.update(task, stats=f"Redis unavailable ({type(err).__name__}), retrying")
+                time.sleep(1.0)
+                continue
+            bar.update(task, total=max(snap.pages, 1), completed=snap.pages_done,
+                       stats=f"sources {snap.sources_done}/{snap.sources} · pages {snap.pages_done}/{snap.pages}")
+            if snap.complete and (snap.finished or finish_if_complete(store, state)):
+                return
+            if not hinted and snap.pages_done == 0 and time.monotonic() - started > 15:
+                make_console(stderr=True).print(f"run {state.run_id}: nothing processed yet; is a worker running "
+                                                f"(reprint worker) on broker {safe_url(settings.broker_url)}?")
+                hinted = True
+            time.sleep(0.3)
 
 
 COMMANDS = (worker, beat)

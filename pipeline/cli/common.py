@@ -7,10 +7,11 @@ one place that registers them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -116,6 +117,20 @@ def open_store(url: str, *, must_exist: bool = False) -> Store:
         fail(f"invalid database URL {safe_url(url)}: {first_line(err)}")
     except SQLAlchemyError as err:
         fail(f"cannot open database {safe_url(url)}: {first_line(err)}")
+
+
+@contextlib.contextmanager
+def reported(database_url: str, what: str, *, interrupted: str | None = None) -> Iterator[None]:
+    """Turn a database error inside into one line naming ``what`` (exit 2), and Ctrl-C into ``interrupted``
+    (exit 130)."""
+    try:
+        yield
+    except SQLAlchemyError as err:
+        fail(f"database error during {what} ({safe_url(database_url)}): {first_line(err)}")
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        fail(interrupted, code=130)
 
 
 def drop_stdout() -> None:

@@ -27,6 +27,7 @@ from pipeline.cli.common import (
     first_line,
     load_settings,
     open_store,
+    reported,
     safe_url,
 )
 from pipeline.errors import ConfigError
@@ -73,11 +74,8 @@ def run_embedded(sources: list[str], settings: Settings, *, progress: bool,
 
     store = open_store(settings.database_url)
     try:
-        return run_ingest(sources, store, settings, progress=progress)
-    except SQLAlchemyError as err:
-        fail(f"database error during ingest ({safe_url(settings.database_url)}): {first_line(err)}")
-    except KeyboardInterrupt:
-        fail("interrupted; pages processed so far are stored", code=130)
+        with reported(settings.database_url, "ingest", interrupted="interrupted; pages processed so far are stored"):
+            return run_ingest(sources, store, settings, progress=progress)
     finally:
         store.close()
 

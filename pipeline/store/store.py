@@ -58,7 +58,7 @@ __all__ = ["Base", "Store", "content_hash", "make_engine", "url_key"]
 #: 100,000 articles is a B-tree a new article's index lookups touch all over, and with the default 2 MB cache
 #: every touch was a read system call (system time was a third of the run's CPU).
 SQLITE_CACHE_KIB = 64 * 1024
-SQLITE_MMAP_BYTES = 8 << 30
+SQLITE_MMAP_BYTES = 256 << 20
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

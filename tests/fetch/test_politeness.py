@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
-import secrets
 import socket
 import struct
 import sys
@@ -36,8 +35,8 @@ import redis
 from pipeline.fetch.client import Fetcher
 from pipeline.fetch.politeness import LocalHostGate
 from pipeline.shared.host_gate import RedisHostGate
-from tests.support.db import under_ci
 from tests.support.http import loopback_settings
+from tests.support.shared_redis import connect_or_skip, key_prefix
 
 REDIS_HOST = os.environ.get("REPRINT_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("REPRINT_TEST_REDIS_PORT", "6379"))
@@ -52,25 +51,15 @@ needs_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="k
 
 @pytest.fixture(scope="module")
 def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=10)
-    try:
-        client.ping()
-    except redis.RedisError as err:
-        if under_ci():
-            pytest.fail(f"Redis at {REDIS_URL} is not reachable under CI: {err}")
-        pytest.skip(f"Redis at {REDIS_URL} is not reachable: {err}")
+    client = connect_or_skip(REDIS_URL)
     yield client
     client.close()
 
 
 @pytest.fixture
 def prefix(redis_client: redis.Redis) -> Iterator[str]:
-    """A key prefix of this test's own; every key under it is deleted afterwards."""
-    name = f"reprint_test_{secrets.token_hex(6)}"
-    yield name
-    keys = list(redis_client.scan_iter(match=f"{name}:*", count=1000))
-    if keys:
-        redis_client.unlink(*keys)
+    with key_prefix(redis_client) as name:
+        yield name
 
 
 class WireServer:

@@ -20,8 +20,8 @@ from pipeline.ingest.runner import run_ingest
 from pipeline.serve.status import KOMBU_SEP, parse_interval, queue_depths
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support.db import under_ci
 from tests.support.pages import original_page, unrelated_page
+from tests.support.shared_redis import connect_or_skip
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/14"
 
@@ -33,15 +33,7 @@ def reprint(*args: str) -> Result:
 
 @pytest.fixture
 def redis_client() -> Iterator[object]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_DB_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as err:
-        if under_ci():
-            pytest.fail(f"Redis is not reachable at {REDIS_DB_URL} under CI: {err}")
-        pytest.skip(f"Redis is not reachable at {REDIS_DB_URL}: {err}")
+    client = connect_or_skip(REDIS_DB_URL, timeout=2)
     yield client
     client.close()
 

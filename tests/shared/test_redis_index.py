@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import random
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -31,17 +30,12 @@ from pipeline.shared.locks import cluster_lock_for
 from pipeline.shared.redis_index import INLINE_MAX, RedisLSHIndex
 from pipeline.store import ArticleRow, Store
 from pipeline.text import tokenize
-from tests.support.db import PG_ADMIN_URL, PG_URL_TEMPLATE, pg_problem_reason, under_ci
+from tests.support.db import pg_database
+from tests.support.shared_redis import connect_or_skip, key_prefix
 
 REDIS_HOST = os.environ.get("REPRINT_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("REPRINT_TEST_REDIS_PORT", "6379"))
 NUM_PERM = 128
-
-
-def _unavailable(what: str, problem: str) -> None:
-    if under_ci():
-        pytest.fail(f"{what} is not reachable under CI: {problem}")
-    pytest.skip(f"{what} is not reachable: {problem}")
 
 
 def _client() -> redis.Redis:
@@ -50,41 +44,21 @@ def _client() -> redis.Redis:
 
 @pytest.fixture(scope="module")
 def redis_client() -> Iterator[redis.Redis]:
-    client = _client()
-    try:
-        client.ping()
-    except redis.RedisError as err:
-        _unavailable(f"Redis at {REDIS_HOST}:{REDIS_PORT}", f"{type(err).__name__}: {err}")
+    client = connect_or_skip(f"redis://{REDIS_HOST}:{REDIS_PORT}/0", timeout=30)
     yield client
     client.close()
 
 
 @pytest.fixture
 def prefix(redis_client: redis.Redis) -> Iterator[str]:
-    """A key prefix of this test's own; every key under it is deleted afterwards."""
-    name = f"reprint_test_{secrets.token_hex(6)}"
-    yield name
-    keys = list(redis_client.scan_iter(match=f"{name}:*", count=1000))
-    for start in range(0, len(keys), 1000):
-        redis_client.unlink(*keys[start : start + 1000])
+    with key_prefix(redis_client) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this module, dropped afterwards."""
-    problem = pg_problem_reason()
-    if problem is not None:
-        _unavailable(f"PostgreSQL at {PG_ADMIN_URL}", problem)
-    import psycopg
-
-    name = f"reprint_idx_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_URL_TEMPLATE.format(name=name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("reprint_idx") as url:
+        yield url
 
 
 # --- synthetic signatures and articles ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ afterwards. When PostgreSQL does not answer they are skipped, except under CI, w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -33,19 +34,22 @@ def pg_problem_reason() -> str | None:
     return None
 
 
-def temporary_database(backend: str, tmp: Path) -> Iterator[str]:
-    """Yield one database URL: a SQLite file in ``tmp``, or a fresh PostgreSQL database dropped afterwards."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'api.db'}"
-        return
+def skip_or_fail(reason: str) -> None:
+    """A missing service skips the test locally and fails it under CI."""
+    if under_ci():
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def pg_database(prefix: str = "reprint_test") -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (``<prefix>_<random>``), dropped afterwards (skip or fail without one)."""
     problem = pg_problem_reason()
     if problem is not None:
-        if under_ci():
-            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} under CI: {problem}")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {problem}")
+        skip_or_fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {problem}")
     import psycopg
 
-    name = f"reprint_api_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -53,3 +57,12 @@ def temporary_database(backend: str, tmp: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def temporary_database(backend: str, tmp: Path) -> Iterator[str]:
+    """Yield one database URL: a SQLite file in ``tmp``, or a fresh PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'api.db'}"
+        return
+    with pg_database("reprint_api") as url:
+        yield url

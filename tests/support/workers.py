@@ -27,17 +27,11 @@ from typing import Any
 import pytest
 
 from pipeline.settings import get_settings
-from tests.support.db import PG_ADMIN_URL, PG_URL_TEMPLATE, under_ci
+from tests.support import db
+from tests.support.db import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server")
-
-
-def skip_or_fail(reason: str) -> None:
-    """Missing services skip the test locally and fail it under CI, like tests/conftest.py does."""
-    if under_ci():
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -119,33 +113,9 @@ def redis_server(directory: Path, *, appendonly: bool = False) -> Iterator[Redis
 
 
 # --- postgresql -----------------------------------------------------------------------------------
-def pg_problem() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
-            conn.execute("SELECT 1")
-    except Exception as err:
-        return f"{type(err).__name__}: {err}"
-    return None
-
-
-@contextlib.contextmanager
-def pg_database() -> Iterator[str]:
+def pg_database() -> contextlib.AbstractContextManager[str]:
     """A fresh, empty PostgreSQL database (``reprint_w_<random>``), dropped afterwards."""
-    problem = pg_problem()
-    if problem:
-        skip_or_fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {problem}")
-    import psycopg
-
-    name = f"reprint_w_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_URL_TEMPLATE.format(name=name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return db.pg_database("reprint_w")
 
 
 # --- commands and workers -------------------------------------------------------------------------
