@@ -232,6 +232,23 @@ def copy_db(src: Path, dst: Path) -> None:
             shutil.copyfile(f"{src}{suffix}", f"{dst}{suffix}")
 
 
+def side_by_side(work: Path, stores: dict[str, Path | None], source: Path) -> dict[str, tuple[Run, Path]]:
+    """``reprint ingest source`` into each store in turn (None: an empty one; else a fresh copy of that file)."""
+    out = {}
+    for name, original in stores.items():
+        db = work / f"run-{name}.db"
+        if original is None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        else:
+            copy_db(original, db)
+        done = reprint("ingest", "--no-progress", "--db", f"sqlite:///{db}", str(source))
+        if done.code not in (0, 1):
+            raise SystemExit(done.out)
+        out[name] = (done, db)
+    return out
+
+
 def corpus(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="reprint-scale-", dir=args.tmp) as tmp:
         work = Path(tmp)
@@ -249,14 +266,7 @@ def corpus(args: argparse.Namespace) -> None:
         rows = []
         for rep in range(args.repeats):
             figures = {}
-            for name, source in (("empty", None), ("big", big)):
-                db = work / f"run-{name}.db"
-                if source is None:
-                    for suffix in ("", "-wal", "-shm"):
-                        Path(f"{db}{suffix}").unlink(missing_ok=True)
-                else:
-                    copy_db(source, db)
-                done = reprint("ingest", "--no-progress", "--db", f"sqlite:///{db}", str(new))
+            for name, (done, db) in side_by_side(work, {"empty": None, "big": big}, new).items():
                 counts = last_run_counts(db)
                 figures[name] = (done.cpu / args.new, done.rss, counts.get("verified_pairs", 0) / args.new)
             rows.append(figures)
@@ -283,18 +293,8 @@ def startup(args: argparse.Namespace) -> None:
         print(f"  store: {big.stat().st_size / 2**30:.2f} GB")
         rows = []
         for rep in range(args.repeats):
-            figures = {}
-            for name, source in (("empty", None), ("full", big)):
-                db = work / f"start-{name}.db"
-                if source is None:
-                    for suffix in ("", "-wal", "-shm"):
-                        Path(f"{db}{suffix}").unlink(missing_ok=True)
-                else:
-                    copy_db(source, db)
-                done = reprint("ingest", "--no-progress", "--db", f"sqlite:///{db}", str(one))
-                if done.code != 0:
-                    raise SystemExit(done.out)
-                figures[name] = done
+            runs = side_by_side(work, {"empty": None, "full": big}, one)
+            figures = {name: done for name, (done, _db) in runs.items()}
             rows.append(figures)
             print(f"  repeat {rep + 1}: empty {figures['empty'].wall:.2f} s / {figures['empty'].rss / 2**20:.0f} MB, "
                   f"{args.rows:,} stored {figures['full'].wall:.2f} s / {figures['full'].rss / 2**20:.0f} MB",
