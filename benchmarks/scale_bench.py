@@ -184,13 +184,15 @@ def cluster(args: argparse.Namespace) -> None:
 def fill_store(db: Path, count: int, *, real: bool = True, seed: int = 3) -> None:
     """A store of ``count`` unrelated articles made through the store's API, as ingest would leave them (page,
     article, cluster, signature, index rows), without HTML to extract. ``real``: signatures of real synthetic
-    text; else random MinHash values and a short text (a million rows in minutes, for the start-up test)."""
+    text, indexed article by article as ingest does; else random MinHash values and a short text, and the index
+    built in one sorted pass (``StoreLSHIndex`` writes sorted batches; one pass is its limit), so that a
+    million rows take minutes (the start-up test)."""
     import random as rnd
 
     import numpy as np
 
     from pipeline.dedup.fingerprint import KINDS, fingerprint_tokens
-    from pipeline.dedup.index import StoreLSHIndex
+    from pipeline.dedup.index import StoreLSHIndex, band_keys
     from pipeline.records import Article, Page, Signature
     from pipeline.store import Store
     from pipeline.text import tokenize
@@ -200,6 +202,7 @@ def fill_store(db: Path, count: int, *, real: bool = True, seed: int = 3) -> Non
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     batch = 1000
+    keys: list[np.ndarray] = []
     for first in range(0, count, batch):
         with store.unit():
             for n in range(first, min(count, first + batch)):
@@ -215,13 +218,25 @@ def fill_store(db: Path, count: int, *, real: bool = True, seed: int = 3) -> Non
                                   published=f"20{10 + n % 15}-01-01", site=f"Stored {n % 9973}")
                 page_id = store.add_page(Page(url, b"<html></html>", headers={"content-type": "text/html"}), None)
                 article_id, _cluster, _new = store.add_article_once(page_id, article, sig)
-                index.insert(article_id, sig)
-            if first + batch >= count:
+                if real:
+                    index.insert(article_id, sig)
+                else:
+                    keys.append(np.array([(k, article_id) for k in band_keys(sig)], dtype=np.int64))
+            if real and first + batch >= count:
                 index.merge()
         done = min(count, first + batch)
         if done % (batch * 20) == 0 or done == count:
             rate = done / (time.perf_counter() - started)
             print(f"    stored {done:,}/{count:,} articles ({rate:,.0f}/s)", flush=True)
+    if not real:
+        rows = np.concatenate(keys)
+        del keys
+        rows = rows[np.lexsort((rows[:, 1], rows[:, 0]))]
+        for start in range(0, len(rows), 200_000):
+            with store.unit():
+                store.add_bands([(int(k), int(a)) for k, a in rows[start : start + 200_000]])
+        store.set_mark(StoreLSHIndex.MARK, count)
+        print(f"    indexed {len(rows):,} bucket entries in one sorted pass", flush=True)
     store.close()
 
 

@@ -43,8 +43,10 @@ BUCKET_CAP = 8
 SCREEN_JACCARD3 = 0.02
 #: Candidates aligned per new article, the closest first.
 VERIFY_MAX = 16
-#: New articles whose bucket entries wait in memory before they are written together (``StoreLSHIndex``).
-MERGE_EVERY = 2000
+#: New articles whose bucket entries wait in memory before they are written together (``StoreLSHIndex``):
+#: a twentieth of the store, within these bounds (see ``StoreLSHIndex``).
+MERGE_MIN = 2000
+MERGE_MAX = 20000
 
 _SIGNED = np.int64(-(2**63))
 
@@ -101,7 +103,10 @@ class StoreLSHIndex:
     A bucket key is a random 64-bit number, so every entry written alone lands on a different page of a
     large table: at 100,000 stored articles each new article dirtied ~96 pages, written to the WAL and again
     at the checkpoint (system time was a third of the run). So new entries wait in ``recent`` (queried as
-    part of the index) and are written ``MERGE_EVERY`` articles at a time, sorted, many to a page. The store
+    part of the index) and are written together, sorted, many to a page. A write then touches most of the
+    table's pages whatever it holds, so it waits for a twentieth of the store's articles (between
+    ``MERGE_MIN`` and ``MERGE_MAX``): each article's share of the writes stays about the same as the store
+    grows (up to ~400,000 articles; past that the cap on memory lets it grow slowly). The store
     keeps ``lsh_indexed_through``, the last article whose entries are written, in the same transaction; a
     process that stopped before writing its recent entries leaves articles above that mark, and the next
     index puts them back from their signatures when it opens. If the transaction a write was part of rolls
@@ -111,13 +116,15 @@ class StoreLSHIndex:
     MARK = "lsh_indexed_through"
 
     def __init__(self, store: object, num_perm: int = 128, *, cap: int = BUCKET_CAP, min_tokens: int = 0,
-                 merge_every: int = MERGE_EVERY) -> None:
+                 merge_every: int | None = None) -> None:
+        """``merge_every``: recent articles written at once (default: a twentieth of the store, bounded)."""
         _check(num_perm)
         self.store = store
         self.num_perm = num_perm
         self.cap = cap
         self.min_tokens = min_tokens
-        self.merge_every = merge_every
+        self._fixed = merge_every
+        self.merge_every = merge_every or MERGE_MIN
         self._recent: dict[int, list[int]] = {}  # band key → articles whose entries are not written yet
         self._recent_keys: dict[int, list[int]] = {}  # article → its keys in ``_recent``
         self._through = 0
@@ -128,6 +135,8 @@ class StoreLSHIndex:
         self._recent.clear()
         self._recent_keys.clear()
         self._through = self.store.mark(self.MARK)  # type: ignore[attr-defined]
+        if self._fixed is None:
+            self.merge_every = max(MERGE_MIN, min(MERGE_MAX, self._through // 20))
         for article_id, sig in self.store.signatures_after(self._through):  # type: ignore[attr-defined]
             if sig.n_tokens >= self.min_tokens:
                 keys = band_keys(sig, self.num_perm)
@@ -187,6 +196,8 @@ class StoreLSHIndex:
         self._recent.clear()
         self._recent_keys.clear()
         self._through = through
+        if self._fixed is None:  # article ids grow with the store: a cheap measure of its size
+            self.merge_every = max(MERGE_MIN, min(MERGE_MAX, through // 20))
 
     def rolled_back(self) -> None:
         """A transaction this index wrote in may have rolled back: start again from the store's mark."""
