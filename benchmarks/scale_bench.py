@@ -240,6 +240,15 @@ def fill_store(db: Path, count: int, *, real: bool = True, seed: int = 3) -> Non
     store.close()
 
 
+def fill_elsewhere(db: Path, count: int, *, real: bool) -> None:
+    """``fill_store`` in a process of its own: a child's peak RSS counts what it inherits at fork, so the
+    measuring process must not hold the filling's memory."""
+    args = [sys.executable, __file__, "fill", "--fill-db", str(db), "--rows", str(count)]
+    if not real:
+        args.append("--synthetic")
+    subprocess.run(args, check=True, cwd=ROOT)
+
+
 def copy_db(src: Path, dst: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{dst}{suffix}").unlink(missing_ok=True)
@@ -275,7 +284,7 @@ def corpus(args: argparse.Namespace) -> None:
             copy_db(Path(args.store_db), big)
         else:
             print(f"  filling a store of {args.store:,} articles through the store's API ...", flush=True)
-            fill_store(big, args.store)
+            fill_elsewhere(big, args.store, real=True)
             if args.keep_store:
                 copy_db(big, Path(args.keep_store))
         rows = []
@@ -303,8 +312,13 @@ def startup(args: argparse.Namespace) -> None:
         one = work / "one.html"
         one.write_text(next(synth.unrelated_pages(1, seed=5, first=20_000_000))[1])
         big = work / "million.db"
-        print(f"  filling a store of {args.rows:,} synthetic articles through the store's API ...", flush=True)
-        fill_store(big, args.rows, real=False)
+        if args.store_db:
+            copy_db(Path(args.store_db), big)
+        else:
+            print(f"  filling a store of {args.rows:,} synthetic articles through the store's API ...", flush=True)
+            fill_elsewhere(big, args.rows, real=False)
+            if args.keep_store:
+                copy_db(big, Path(args.keep_store))
         print(f"  store: {big.stat().st_size / 2**30:.2f} GB")
         rows = []
         for rep in range(args.repeats):
@@ -411,7 +425,8 @@ def parallel(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["corpus", "cluster", "celery", "startup", "constant", "parallel", "all"])
+    parser.add_argument("part", choices=["corpus", "cluster", "celery", "startup", "constant", "parallel", "all",
+                                         "fill"])
     parser.add_argument("--copies", default="50,2000")
     parser.add_argument("--store", type=int, default=100_000)
     parser.add_argument("--new", type=int, default=1000)
@@ -419,9 +434,14 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tmp", default=None, help="where the temporary stores go (default: the system's)")
-    parser.add_argument("--store-db", default=None, help="corpus: reuse this filled store instead of filling one")
-    parser.add_argument("--keep-store", default=None, help="corpus: keep the filled store at this path")
+    parser.add_argument("--store-db", default=None, help="corpus, startup: reuse this filled store")
+    parser.add_argument("--keep-store", default=None, help="corpus, startup: keep the filled store at this path")
+    parser.add_argument("--fill-db", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.part == "fill":
+        fill_store(Path(args.fill_db), args.rows, real=not args.synthetic)
+        return
     parts = {"corpus": corpus, "cluster": cluster, "celery": celery, "startup": startup, "constant": constant,
              "parallel": parallel}
     for name, part in parts.items():
