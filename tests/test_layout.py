@@ -204,7 +204,7 @@ SURFACES = {
         "SourceRow", "Store", "content_hash", "make_engine", "url_key"
     ],
     "ingest": [
-        "PAGE_CHANGED", "ingest", "ingest_page", "run_ingest"
+        "ingest", "ingest_page", "run_ingest", "update_article"
     ],
     "shared": [
         "RedisHostGate", "RedisLSHIndex", "cluster_lock_for", "local_lock", "pg_advisory_lock", "record_task_latency",

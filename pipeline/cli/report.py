@@ -40,8 +40,10 @@ def render_summary(summary: IngestSummary, console: Console) -> None:
     table.add_row("pages seen", str(summary.pages_seen))
     table.add_row("articles stored", str(summary.articles))
     table.add_row("unchanged", str(summary.unchanged))
-    if summary.changed:
-        table.add_row("changed (kept stored)", str(summary.changed))
+    for label, value in (("updated", summary.updated), ("older (not applied)", summary.older),
+                         ("forgotten (skipped)", summary.forgotten)):
+        if value:
+            table.add_row(label, str(value))
     table.add_row("joined a cluster", str(summary.joined))
     table.add_row("articles in database", str(summary.articles_total))
     table.add_row("clusters", f"{summary.clusters} ({summary.multi_clusters} with copies)")

@@ -5,10 +5,10 @@ runner (``runner``: one process, SQLite by default, fetches on an event loop, on
 from pipeline._lazy import lazy_exports
 
 _EXPORTS = {
-    "PAGE_CHANGED": "pipeline.ingest.steps",
     "ingest": "pipeline.ingest.runner",
     "ingest_page": "pipeline.ingest.steps",
     "run_ingest": "pipeline.ingest.runner",
+    "update_article": "pipeline.ingest.steps",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports("pipeline.ingest", _EXPORTS)

@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 #: The flags a client may filter on; anything else is a 422, not an empty page.
 KNOWN_FLAGS = ("spun", "scraped")
 #: Event types that belong to a cluster's canonical history.
-HISTORY_TYPES = ("article_added", "canonical_changed", "canonical_status", "clusters_merged", "cluster_split")
+HISTORY_TYPES = ("article_added", "canonical_changed", "canonical_status", "clusters_merged", "cluster_split",
+                 "article_updated", "article_removed", "review_applied", "review_undone")
 
 
 def _like_escape(text: str) -> str:
@@ -401,8 +402,9 @@ def latest_event_id(store: Store) -> int:
 def mirror_from_events(events: Iterable[dict[str, Any]], canonical: set[int] | None = None) -> set[int]:
     """Apply feed events to a set of canonical article ids, as a downstream follower does.
 
-    article_added says whether the new article starts canonical; canonical_status flips one article.
-    Everything else (canonical_changed, clusters_merged, flags_changed) is informative and already implied.
+    article_added says whether the new article starts canonical; canonical_status flips one article;
+    article_removed (a takedown) drops it. Everything else (canonical_changed, clusters_merged, cluster_split,
+    flags_changed, article_updated, review_applied, review_undone) is informative and already implied.
     """
     state = set() if canonical is None else canonical
     for e in events:
@@ -410,7 +412,9 @@ def mirror_from_events(events: Iterable[dict[str, Any]], canonical: set[int] | N
         if aid is None:
             continue
         data = e.get("data") or {}
-        if e["type"] in ("article_added", "canonical_status"):
+        if e["type"] == "article_removed":
+            state.discard(aid)
+        elif e["type"] in ("article_added", "canonical_status"):
             if data.get("canonical"):
                 state.add(aid)
             else:

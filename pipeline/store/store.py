@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, create_engine, event, select, update
+from sqlalchemy import bindparam, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +31,7 @@ from pipeline.store.codecs import (
     row_to_article,
     url_key,
 )
+from pipeline.store.living import LivingStore
 from pipeline.store.schema import (
     FLAG_NAMES,
     ArticleRow,
@@ -80,8 +81,11 @@ class _OpenUnit(threading.local):
     conn: Connection | None = None
 
 
-class Store:
-    """The database behind one deployment; every method is its own transaction unless given a session."""
+class Store(LivingStore):
+    """The database behind one deployment; every method is its own transaction unless given a session.
+
+    The living articles' writes and reads (updates, reviews, takedowns, retention, re-processing) are in
+    ``living.LivingStore``, its base."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
@@ -116,10 +120,13 @@ class Store:
             .where(SignatureRow.article_id.in_(bindparam("ids", expanding=True))),
             "remove_bands": LSHBandRow.__table__.delete().where(
                 LSHBandRow.article_id == bindparam("a"), LSHBandRow.band_key.in_(bindparam("keys", expanding=True))),
-            "stored_page": select(pages.c.id, pages.c.content_hash, a.c.id)
+            "stored_page": select(pages.c.id, pages.c.content_hash, a.c.id, pages.c.fetched_at)
             .select_from(pages.outerjoin(a, a.c.page_id == pages.c.id))
             .where(pages.c.url_key == bindparam("k")),
         }
+
+    def _insert_for(self, bind: Connection | Engine) -> Any:
+        return _insert(bind)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -238,16 +245,16 @@ class Store:
             "last_modified": page.headers.get("last-modified"),
             "content_hash": content_hash(page.body),
             "html_gz": compress_html(page.body),
-            "fetched_at": page.fetched_at or utcnow(),
+            "fetched_at": naive_utc(page.fetched_at) if page.fetched_at else utcnow(),
         }
         with self._begin() as c:
             return int(c.execute(self._page_upsert, values).scalar_one())
 
-    def stored_page(self, url: str) -> tuple[int, str, int | None] | None:
-        """(page id, content hash, article id or None) of a stored URL, or None: one query per page."""
+    def stored_page(self, url: str) -> tuple[int, str, int | None, datetime | None] | None:
+        """(page id, content hash, article id or None, fetched at) of a stored URL, or None: one query per page."""
         with self._begin(read=True) as c:
             row = c.execute(self._stmts["stored_page"], {"k": url_key(url)}).first()
-        return (row[0], row[1], row[2]) if row else None
+        return (row[0], row[1], row[2], row[3]) if row else None
 
     def load_page(self, page_id: int) -> Page | None:
         """The stored page (bytes decompressed, headers as fetched), or None if it is gone."""
@@ -422,12 +429,14 @@ class Store:
             s.execute(PendingRow.__table__.delete().where(PendingRow.article_id.in_(ids)))
 
     def component_edges(
-        self, article_id: int, limit: int = 5000
+        self, article_id: int | Iterable[int], limit: int = 5000, *, links: bool = False
     ) -> tuple[set[int], dict[tuple[int, int], PairVerdict]]:
-        """The related component of an article and every verified relation inside it, in one transaction."""
+        """The related component of an article (or the union of several articles' components) and every verified
+        relation inside it, in one transaction. With ``links`` the walk also follows the merges of operator
+        reviews in force (forced relations, which have no verdict and are not returned)."""
         e = EdgeRow.__table__
-        seen = {article_id}
-        frontier = {article_id}
+        seen = {article_id} if isinstance(article_id, int) else set(article_id)
+        frontier = set(seen)
         found: dict[tuple[int, int], PairVerdict] = {}
         with self._begin() as c:
             while frontier and len(seen) < limit:
@@ -436,22 +445,31 @@ class Store:
                                  .where(e.c.a_id.in_(ids) | e.c.b_id.in_(ids))).all()
                 for a_id, b_id, relation, similarity, data in rows:
                     found[(a_id, b_id)] = edge_verdict(relation, similarity, data)
-                nxt = {x for r in rows for x in (r[0], r[1])} - seen
+                nxt = {x for r in rows for x in (r[0], r[1])}
+                if links:
+                    nxt |= {x for pair in self._merge_links(c, ids) for x in pair}
+                nxt -= seen
                 seen |= nxt
                 frontier = nxt
         return seen, {k: v for k, v in found.items() if k[0] in seen and k[1] in seen}
 
-    def assign_clusters(self, groups: list[set[int]]) -> list[int]:
+    def assign_clusters(self, groups: list[set[int]], moves: list[dict[str, Any]] | None = None) -> list[int]:
         """Give each group of articles a cluster id, keeping the ids they already hold where possible.
 
         A group keeps the oldest id among its members' clusters that no bigger group took; clusters left
-        without members are marked merged into the group that absorbed them.
+        without members are marked merged into the group that absorbed them. A cluster that also holds articles
+        outside these groups (the rest of a component split by an update, a takedown or a review, re-decided in
+        another call) is kept by the groups only if they hold its smallest member, so two calls never both keep
+        it. ``moves`` collects every article whose cluster changed (``cluster_moved``: old, new).
         """
         a, cl, ev = ArticleRow.__table__, ClusterRow.__table__, EventRow.__table__
         members = set().union(*groups) if groups else set()
         with self._begin() as c:
             current = dict(c.execute(select(a.c.id, a.c.cluster_id).where(a.c.id.in_(list(members)))).all())
-            taken: set[int] = set()
+            held_ids = sorted({v for v in current.values() if v is not None})
+            first = dict(c.execute(select(a.c.cluster_id, func.min(a.c.id)).where(a.c.cluster_id.in_(held_ids))
+                                   .group_by(a.c.cluster_id)).all()) if held_ids else {}
+            taken: set[int] = {cid for cid, smallest in first.items() if smallest not in members}
             result: list[int] = []
             for group in sorted(groups, key=lambda g: (-len(g), min(g))):
                 held = sorted({current[i] for i in group if current.get(i) is not None} - taken)
@@ -468,9 +486,12 @@ class Store:
                 moved = [i for i in group if current.get(i) != cid]
                 if moved:
                     c.execute(update(a).where(a.c.id.in_(moved)).values(cluster_id=cid))
+                    if moves is not None:
+                        moves.extend({"type": "cluster_moved", "article_id": i, "old": current.get(i), "new": cid}
+                                     for i in sorted(moved))
                 absorbed = sorted({current[i] for i in group if current.get(i) is not None} - {cid})
                 for old in absorbed:
-                    if old in taken:
+                    if old in taken or first.get(old, -1) not in members:
                         continue
                     still = c.scalar(select(a.c.id).where(a.c.cluster_id == old).limit(1))
                     if still is None:
@@ -481,14 +502,18 @@ class Store:
             by_group = dict(zip(order, result, strict=True))
             return [by_group[k] for k in range(len(groups))]
 
-    def apply_decision(self, cluster_id: int, decision: ClusterDecision) -> list[dict[str, Any]]:
-        """Write the canonicalizer's verdict; log canonical moves and flag changes as events."""
+    def apply_decision(self, cluster_id: int, decision: ClusterDecision, *,
+                       touch: bool = False) -> list[dict[str, Any]]:
+        """Write the canonicalizer's verdict; log canonical moves and flag changes as events.
+
+        A decision that changes nothing writes nothing (a re-processing with unchanged code leaves every row as
+        it was); ``touch`` sets the cluster's ``updated_at`` anyway (a review shown on the cluster's page)."""
         a, cl, ev = ArticleRow.__table__, ClusterRow.__table__, EventRow.__table__
         changes: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         now = utcnow()
         with self._begin() as c:
-            old = c.scalar(select(cl.c.canonical_id).where(cl.c.id == cluster_id))
+            old, old_size = c.execute(select(cl.c.canonical_id, cl.c.size).where(cl.c.id == cluster_id)).one()
             ids = [m.article_id for m in decision.members]
             stored = {r[0]: (r[1] or [], r[2], r[3], r[4]) for r in c.execute(
                 select(a.c.id, a.c.flags, a.c.is_canonical, a.c.similarity, a.c.evidence).where(a.c.id.in_(ids)))}
@@ -498,7 +523,8 @@ class Store:
                 if sorted(flags) != sorted(m.flags) and (flags or m.flags):
                     events.append({"type": "flags_changed", "article_id": m.article_id,
                                    "data": {"old": list(flags), "new": list(m.flags)}})
-                    changes.append({"type": "flags_changed", "article_id": m.article_id, "flags": list(m.flags)})
+                    changes.append({"type": "flags_changed", "article_id": m.article_id, "flags": list(m.flags),
+                                    "old": list(flags)})
                 if bool(is_canonical) != m.canonical:
                     # per-article status: a follower of the feed mirrors the canonical set from these alone
                     events.append({"type": "canonical_status", "article_id": m.article_id,
@@ -517,8 +543,9 @@ class Store:
                                 "reason": decision.reason})
             if events:
                 c.execute(ev.insert(), [{"at": now, "cluster_id": cluster_id, **e} for e in events])
-            c.execute(update(cl).where(cl.c.id == cluster_id)
-                      .values(canonical_id=decision.canonical_id, size=len(ids), updated_at=now))
+            if touch or updates or events or old != decision.canonical_id or old_size != len(ids):
+                c.execute(update(cl).where(cl.c.id == cluster_id)
+                          .values(canonical_id=decision.canonical_id, size=len(ids), updated_at=now))
         return changes
 
     # reading ---------------------------------------------------------------------------------
