@@ -232,13 +232,18 @@ class Deduplicator:
 
     def redecide_each(self, ids: Iterable[int], done: set[int]) -> list[dict[str, Any]]:
         """Re-decide the component of every article of ``ids`` not in ``done`` (the articles already decided in
-        this pass), one component per lock; ``done`` grows by what was decided."""
+        this pass), one component per lock; ``done`` grows by what was decided. An article with no relation and no
+        review, alone in its cluster, is left as it is: like a new article without a near-duplicate it is its own
+        canonical and was never decided (deciding it now would change its evidence, not what it is)."""
         changes: list[dict[str, Any]] = []
         for article_id in sorted(ids):
             if article_id in done:
                 continue
             with self._lock(), self.store.unit():
-                more, component = self._recluster(article_id)
+                if self.store.isolated(article_id):
+                    more, component = [], {article_id}
+                else:
+                    more, component = self._recluster(article_id)
             changes.extend(more)
             done |= component | {article_id}
         return changes

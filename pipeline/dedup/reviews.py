@@ -25,12 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pipeline.dedup.canonical import standing
 from pipeline.records import Article, ClusterDecision, MemberDecision, PairVerdict, Review
 from pipeline.store.schema import FLAG_NAMES
 
 #: What a review can say.
 KINDS = ("canonical", "separate", "merge", "flag")
+#: Characters of a review's note (the API's and the web UI's bound too).
+NOTE_MAX = 2000
 #: Flags a review can set or clear, in the order a decision lists them.
 FLAG_ORDER = FLAG_NAMES
 
@@ -129,6 +130,8 @@ class ReviewSet:
             reason = f"made canonical by review #{by.id} ({by.who})"
             note(canonical, by)
         elif gained or lost:
+            from pipeline.dedup.canonical import standing  # here: this module is read by the API, which never decides
+
             order = standing(articles, sizes)
             rank = {i: k for k, i in enumerate(order)}
             eligible = [i for i in order if not flags[i]]
@@ -190,4 +193,4 @@ class ReviewSet:
 
 EMPTY = ReviewSet()
 
-__all__ = ["EMPTY", "FLAG_ORDER", "KINDS", "ReviewSet"]
+__all__ = ["EMPTY", "FLAG_ORDER", "KINDS", "NOTE_MAX", "ReviewSet"]

@@ -21,13 +21,10 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.dedup.reviews import FLAG_ORDER as FLAGS
-from pipeline.dedup.reviews import KINDS
+from pipeline.dedup.reviews import KINDS, NOTE_MAX
 from pipeline.ingest.living import operator_deduplicator
 from pipeline.settings import Settings
 from pipeline.store import Store
-
-#: Characters of a review's note.
-NOTE_MAX = 2000
 
 
 def _check(kind: str, urls: list[str], flag: str | None, on: bool | None, who: str, note: str | None) -> None:

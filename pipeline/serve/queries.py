@@ -290,6 +290,23 @@ def get_article(store: Store, article_id: int) -> dict[str, Any] | None:
         return out
 
 
+def article_versions(store: Store, article_id: int) -> dict[str, Any] | None:
+    """The article's current version and the earlier ones it replaced (oldest first), or None."""
+    from pipeline.store.living import text_hash
+
+    with store.session() as s:
+        row = s.execute(select(ArticleRow.id, ArticleRow.url, ArticleRow.title, ArticleRow.text, ArticleRow.n_tokens,
+                               ArticleRow.updated_at, PageRow.content_hash, PageRow.fetched_at)
+                        .join(PageRow, PageRow.id == ArticleRow.page_id).where(ArticleRow.id == article_id)).first()
+    if row is None:
+        return None
+    earlier = store.versions(article_id)
+    current = {"version": len(earlier) + 1, "content_hash": row.content_hash, "fetched_at": iso(row.fetched_at),
+               "replaced_at": None, "title": row.title or "", "text_length": len(row.text or ""),
+               "text_hash": text_hash(row.text or ""), "n_tokens": int(row.n_tokens or 0), "reason": None}
+    return {"article_id": row.id, "url": row.url, "current": current, "versions": earlier}
+
+
 def get_cluster(store: Store, cluster_id: int) -> dict[str, Any] | None:
     """Every member (flags, evidence, similarity to the canonical) and the cluster's canonical history.
 
@@ -603,7 +620,8 @@ def store_totals(store: Store) -> dict[str, Any]:
 
 
 __all__ = [
-    "KNOWN_FLAGS", "ArticleFilter", "CursorError", "article_detail", "article_summary", "canonical_ids",
+    "KNOWN_FLAGS", "ArticleFilter", "CursorError", "article_detail", "article_summary", "article_versions",
+    "canonical_ids",
     "day_summary", "decode_cursor", "encode_cursor", "event_dict", "get_article", "get_cluster", "get_run",
     "latest_event_id", "list_articles", "list_changes", "list_runs",
     "mirror_from_events", "source_health", "store_totals",

@@ -157,6 +157,20 @@ class LivingStore:
         if rows:
             c.execute(self._insert_for(c)(PendingRow.__table__).on_conflict_do_nothing(), rows)
 
+    def isolated(self, article_id: int) -> bool:
+        """Whether an article has no relation, no review in force, and its cluster to itself (a new article
+        without a near-duplicate, as ``add_article_once`` left it)."""
+        with self._conn(read=True) as c:
+            if c.execute(select(_E.c.a_id).where(or_(_E.c.a_id == article_id, _E.c.b_id == article_id))
+                         .limit(1)).first() is not None:
+                return False
+            if c.execute(select(_R.c.id).where(_R.c.undone_at.is_(None), or_(
+                    _R.c.article_a == article_id, _R.c.article_b == article_id)).limit(1)).first() is not None:
+                return False
+            cluster = c.scalar(select(_A.c.cluster_id).where(_A.c.id == article_id))
+            return cluster is not None and (c.scalar(select(func.count()).select_from(_A).where(
+                _A.c.cluster_id == cluster)) or 0) == 1
+
     def versions(self, article_id: int) -> list[dict[str, Any]]:
         """The article's earlier versions, oldest first."""
         with self._conn(read=True) as c:
