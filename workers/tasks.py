@@ -4,6 +4,7 @@
     discover_source(run, i, spec) → fetch_url(run, source, url) → extract_page(run, source, page, url)
                                   └──────────── (pages at hand: WARC, files) ──┘            ↓
                                                                    dedup_article(run, source, page, url, article)
+    reprocess_batch(job, index, page_ids)   (``reprint reprocess --via celery``: one batch of stored pages)
 
 Messages carry ids and URLs; a page's bytes go to the store (``Store.add_page``, compressed) and the
 extract task reads them back. Only the extracted article travels to the dedup task, because storing it
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -440,4 +442,23 @@ def _version(previous: list[str | None] | None) -> PageVersion | None:
     fetched = datetime.fromisoformat(previous[1]) if previous[1] else None
     return PageVersion(previous[0], fetched)
 
-__all__ = ["dedup_article", "discover_source", "extract_page", "fetch_url", "scheduled_ingest", "start_run"]
+@app.task(name="reprint.reprocess_batch", base=GuardedTask, autoretry_for=INFRA_ERRORS, retry_backoff=True,
+          retry_jitter=True, max_retries=None)
+def reprocess_batch(job: str, index: int, page_ids: list[int], run_id: int | None = None) -> None:
+    """Re-process one batch of stored pages (``pipeline.ingest.reprocess.reprocess_pages``, the embedded runner's
+    step) with this worker's deduplicator (the shared index, the workers' lock), and record the batch's report
+    in Redis for ``reprint reprocess --via celery``. A redelivered batch finds its pages done and changes
+    nothing; its report is written once (the first wins)."""
+    from pipeline.ingest.reprocess import reprocess_pages
+
+    proc = process()
+    report = reprocess_pages(proc.store, proc.dedup, list(page_ids), run_id=run_id)
+    key = keys.reprocess(proc.settings.redis_prefix, job)
+    pipe = proc.redis.pipeline(transaction=True)
+    pipe.hsetnx(key, str(index), json.dumps(report.as_dict()))
+    pipe.expire(key, 7 * 24 * 3600)
+    pipe.execute()
+
+
+__all__ = ["dedup_article", "discover_source", "extract_page", "fetch_url", "reprocess_batch", "scheduled_ingest",
+           "start_run"]

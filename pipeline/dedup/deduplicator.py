@@ -109,6 +109,16 @@ class Deduplicator:
         # large clusters (``panel``): members' judgments against their canonical, and computed relations
         self._judged: LRUDict[tuple[int, int], MemberDecision] = LRUDict(MEMO_SIZE)
         self._verdicts: LRUDict[tuple[int, int], PairVerdict] = LRUDict(MEMO_SIZE)
+        # where the store's content log stood when these caches were empty (``refresh``)
+        self._seen_content = store.content_changes()[0]
+
+    def refresh(self) -> None:
+        """Forget what this deduplicator remembers of articles another process updated or took down since it
+        last looked (the store's content log): a worker's caches outlive its tasks. Called before cached
+        articles are used; one primary-key range read, empty almost always."""
+        self._seen_content, changed = self.store.content_changes(self._seen_content)
+        for article_id in changed:
+            self._drop(article_id)
 
     @property
     def index(self) -> CandidateIndex:
@@ -195,7 +205,8 @@ class Deduplicator:
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
         old_sig = self.store.signatures_of([article_id]).get(article_id)
-        with self.store.unit():
+        # under the lock: content-log entries are written one at a time, so ``refresh`` never steps over one
+        with self._lock(), self.store.unit():
             cluster_id, neighbours = self.store.replace_article(article_id, article, sig, reason=reason,
                                                                 previous=previous)
             self._drop(article_id)
@@ -251,6 +262,7 @@ class Deduplicator:
     def _relate(self, article_id: int, cluster_id: int, article: Article, tokens: Sequence[str],
                 sig: Signature) -> DedupOutcome:
         outcome = DedupOutcome(article_id, cluster_id)
+        self.refresh()
         # When the article was already stored (a redelivered task, a worker killed half-way), matching
         # runs again: every step from here is idempotent, so it completes what was cut short and
         # changes nothing that was already done.
@@ -313,6 +325,7 @@ class Deduplicator:
     def _recluster(self, seeds: int | set[int]) -> tuple[list[dict[str, Any]], set[int]]:
         """Partition the components of ``seeds`` (one article, or several decided together) and decide each group,
         with the reviews in force applied around partition and decide (``reviews.ReviewSet``)."""
+        self.refresh()
         has_reviews = self.store.has_active_reviews()
         component, edges = self.store.component_edges(seeds, links=has_reviews)
         reviews = ReviewSet(self.store.active_reviews(component)) if has_reviews else EMPTY

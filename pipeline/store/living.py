@@ -119,7 +119,8 @@ class LivingStore:
             if previous is None:
                 found = c.execute(select(_P.c.content_hash, _P.c.fetched_at).where(_P.c.id == row.page_id)).first()
                 previous = PageVersion(found[0], found[1]) if found else PageVersion(None, None)
-            version = int(c.scalar(select(func.count()).select_from(_V).where(_V.c.article_id == article_id)) or 0) + 1
+            version = int(c.scalar(select(func.count()).select_from(_V).where(
+                _V.c.article_id == article_id, _V.c.reason != "removed")) or 0) + 1
             old_hash, new_hash = text_hash(row.text or ""), text_hash(article.text)
             c.execute(_V.insert().values(
                 article_id=article_id, version=version, content_hash=previous.content_hash,
@@ -157,6 +158,20 @@ class LivingStore:
         if rows:
             c.execute(self._insert_for(c)(PendingRow.__table__).on_conflict_do_nothing(), rows)
 
+    def content_changes(self, after: int | None = None) -> tuple[int, set[int]]:
+        """(the newest entry of the content log, the articles updated or removed after entry ``after``).
+
+        ``article_versions`` is that log: a version per update, and a content-free marker (reason ``removed``) per
+        takedown, never deleted, so its ids only grow. A process that keeps articles in memory (a worker's
+        deduplicator) asks before it uses them; with ``after=None`` it learns only where the log stands."""
+        with self._conn(read=True) as c:
+            if after is None:
+                return int(c.scalar(select(func.max(_V.c.id))) or 0), set()
+            rows = c.execute(select(_V.c.id, _V.c.article_id).where(_V.c.id > after)).all()
+        if not rows:
+            return after, set()
+        return max(int(r[0]) for r in rows), {int(r[1]) for r in rows}
+
     def isolated(self, article_id: int) -> bool:
         """Whether an article has no relation, no review in force, and its cluster to itself (a new article
         without a near-duplicate, as ``add_article_once`` left it)."""
@@ -174,7 +189,8 @@ class LivingStore:
     def versions(self, article_id: int) -> list[dict[str, Any]]:
         """The article's earlier versions, oldest first."""
         with self._conn(read=True) as c:
-            rows = c.execute(select(_V).where(_V.c.article_id == article_id).order_by(_V.c.version)).all()
+            rows = c.execute(select(_V).where(_V.c.article_id == article_id, _V.c.reason != "removed")
+                             .order_by(_V.c.version)).all()
         return [{"version": r.version, "content_hash": r.content_hash, "fetched_at": _iso(r.fetched_at),
                  "replaced_at": _iso(r.replaced_at), "title": r.title, "text_length": r.text_length,
                  "text_hash": r.text_hash, "n_tokens": r.n_tokens, "reason": r.reason} for r in rows]
@@ -333,7 +349,12 @@ class LivingStore:
                               {"k": band_keys})
                 c.execute(delete(SignatureRow).where(SignatureRow.article_id == article_id))
                 c.execute(delete(PendingRow).where(PendingRow.article_id == article_id))
-                c.execute(delete(ArticleVersionRow).where(ArticleVersionRow.article_id == article_id))
+                # the content log's marker first (its id above every earlier one), then the versions' content
+                c.execute(_V.insert().values(article_id=article_id, version=0, content_hash=None, fetched_at=None,
+                                             title="", text_length=0, text_hash="", n_tokens=0, reason="removed",
+                                             replaced_at=now))
+                c.execute(delete(ArticleVersionRow).where(ArticleVersionRow.article_id == article_id,
+                                                          ArticleVersionRow.reason != "removed"))
                 c.execute(delete(ArticleRow).where(ArticleRow.id == article_id))
                 c.execute(_EV.insert().values(at=now, type="article_removed", cluster_id=cluster_id,
                                               article_id=article_id, data={"url": url, "reason": reason,
