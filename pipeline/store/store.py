@@ -456,7 +456,10 @@ class Store(LivingStore):
     def assign_clusters(self, groups: list[set[int]], moves: list[dict[str, Any]] | None = None) -> list[int]:
         """Give each group of articles a cluster id, keeping the ids they already hold where possible.
 
-        A group keeps the oldest id among its members' clusters that no bigger group took; clusters left
+        A cluster id stays with the group that holds most of its members (ties: the bigger group, then the one
+        with the smaller ids): a group keeps the oldest id it holds that way, else the oldest it holds that no
+        group kept, else it gets a new cluster (``cluster_split``). When groups only merge (a bulk ingest) every
+        cluster lies in one group, so a group keeps the oldest id among its members' clusters. Clusters left
         without members are marked merged into the group that absorbed them. A cluster that also holds articles
         outside these groups (the rest of a component split by an update, a takedown or a review, re-decided in
         another call) is kept by the groups only if they hold its smallest member, so two calls never both keep
@@ -464,25 +467,26 @@ class Store(LivingStore):
         """
         a, cl, ev = ArticleRow.__table__, ClusterRow.__table__, EventRow.__table__
         members = set().union(*groups) if groups else set()
+        order = sorted(range(len(groups)), key=lambda k: (-len(groups[k]), min(groups[k])))
         with self._begin() as c:
             current = dict(c.execute(select(a.c.id, a.c.cluster_id).where(a.c.id.in_(list(members)))).all())
             held_ids = sorted({v for v in current.values() if v is not None})
             first = dict(c.execute(select(a.c.cluster_id, func.min(a.c.id)).where(a.c.cluster_id.in_(held_ids))
                                    .group_by(a.c.cluster_id)).all()) if held_ids else {}
             taken: set[int] = {cid for cid, smallest in first.items() if smallest not in members}
-            result: list[int] = []
-            for group in sorted(groups, key=lambda g: (-len(g), min(g))):
-                held = sorted({current[i] for i in group if current.get(i) is not None} - taken)
-                if held:
-                    cid = held[0]
-                else:
+            chosen = self._keep_ids(groups, order, current, taken)
+            result: dict[int, int] = {}
+            for k in order:
+                group = groups[k]
+                cid = chosen.get(k)
+                if cid is None:
                     now = utcnow()
                     cid = c.execute(cl.insert().values(size=len(group), created_at=now, updated_at=now)
                                     ).inserted_primary_key[0]
                     c.execute(ev.insert().values(at=now, type="cluster_split", cluster_id=cid,
                                                  data={"members": sorted(group)}))
-                taken.add(cid)
-                result.append(cid)
+                    taken.add(cid)
+                result[k] = cid
                 moved = [i for i in group if current.get(i) != cid]
                 if moved:
                     c.execute(update(a).where(a.c.id.in_(moved)).values(cluster_id=cid))
@@ -498,9 +502,33 @@ class Store(LivingStore):
                         c.execute(update(cl).where(cl.c.id == old).values(merged_into=cid, size=0, canonical_id=None))
                         c.execute(ev.insert().values(at=utcnow(), type="clusters_merged", cluster_id=cid,
                                                      data={"merged": [old], "into": cid}))
-            order = sorted(range(len(groups)), key=lambda k: (-len(groups[k]), min(groups[k])))
-            by_group = dict(zip(order, result, strict=True))
-            return [by_group[k] for k in range(len(groups))]
+            return [result[k] for k in range(len(groups))]
+
+    @staticmethod
+    def _keep_ids(groups: list[set[int]], order: list[int], current: dict[int, int | None],
+                  taken: set[int]) -> dict[int, int]:
+        """group index → the cluster id it keeps (``assign_clusters``); ``taken`` grows by the ids kept."""
+        rank = {k: r for r, k in enumerate(order)}
+        share: dict[int, dict[int, int]] = {}
+        for k, group in enumerate(groups):
+            for i in group:
+                cid = current.get(i)
+                if cid is not None:
+                    share.setdefault(cid, {})[k] = share.get(cid, {}).get(k, 0) + 1
+        owner = {cid: min(counts, key=lambda k: (-counts[k], rank[k])) for cid, counts in share.items()}
+        chosen: dict[int, int] = {}
+        for k in order:  # the oldest cluster the group holds most of
+            own = sorted(cid for cid, o in owner.items() if o == k and cid not in taken)
+            if own:
+                chosen[k] = own[0]
+                taken.add(own[0])
+        for k in order:  # else the oldest it holds that nobody kept
+            if k not in chosen:
+                held = sorted({current[i] for i in groups[k] if current.get(i) is not None} - taken)
+                if held:
+                    chosen[k] = held[0]
+                    taken.add(held[0])
+        return chosen
 
     def apply_decision(self, cluster_id: int, decision: ClusterDecision, *,
                        touch: bool = False) -> list[dict[str, Any]]:
