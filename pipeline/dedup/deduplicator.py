@@ -202,6 +202,7 @@ class Deduplicator:
         index are replaced, its relations verified again from its new candidates, and the clusters it was and is
         now related to are re-decided at once: it may leave its cluster, join another, or become or stop being
         canonical. ``article_updated`` is logged first, then the events of its consequences."""
+        self.refresh()
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
         old_sig = self.store.signatures_of([article_id]).get(article_id)

@@ -62,6 +62,7 @@ def reverify(dedup: Deduplicator, article_ids: Iterable[int]) -> set[int]:
     stored = dedup.store.edges_from(article_ids)
     if not stored:
         return set()
+    dedup.refresh()  # a worker's cached articles may predate an update another worker made
     loaded = dedup.articles({x for pair in stored for x in pair})
     changed: dict[tuple[int, int], PairVerdict | None] = {}
     for (a, b), verdict in stored.items():

@@ -192,7 +192,8 @@ def run_scenario(world: World, deployment: Deployment, *, on_step: Callable[[str
 
     # a re-processing with unchanged code: nothing moves, nothing is logged
     report = d.reprocess()
-    assert step("reprocess") == []
+    events = step("reprocess")
+    assert events == [], (events, w.follower.events[-len(events):])
     assert report["text_changed"] == 0 and report["cluster_moves"] == 0 and report["canonical_changes"] == 0
     assert report["pages"] == len(w.paths) and not report["flags_gained"] and not report["flags_lost"]
 
