@@ -358,7 +358,11 @@ class PageVersion:
 @dataclass(slots=True)
 class ReprocessReport:
     """What one re-processing did (``reprint reprocess``): pages read, what their articles became, and what the
-    re-decided clusters changed."""
+    re-decided clusters changed, net: an article that moved twice and came back did not move.
+
+    While the run goes on, ``count_changes`` keeps the state each article and cluster had before the run first
+    changed it (``touched``: with a stamp, so the parts of a run done by several workers combine); ``settle`` then
+    compares those with the store as it ends, for the cluster moves, canonical changes and flags gained and lost."""
 
     pages: int = 0
     unchanged: int = 0
@@ -366,59 +370,90 @@ class ReprocessReport:
     added: int = 0  # pages that had no article and now have one
     pruned: int = 0  # pages whose raw HTML was pruned: skipped
     failed: int = 0  # pages that could not be extracted (recorded as errors; their stored article is kept)
-    relations_changed: int = 0  # stored relations whose verdict changed
-    cluster_moves: int = 0  # articles that changed cluster
-    canonical_changes: int = 0
+    relations_changed: int = 0  # articles whose stored relations changed verdict
+    cluster_moves: int = 0  # articles in another cluster than before (``settle``)
+    canonical_changes: int = 0  # clusters with another canonical than before (``settle``)
     flags_gained: Counter[str] = field(default_factory=Counter)
     flags_lost: Counter[str] = field(default_factory=Counter)
     changed_urls: list[str] = field(default_factory=list)  # the first pages whose text changed
     resumed_at: int = 0  # the page id a resumed run started after (0: from the start)
     elapsed: float = 0.0
+    # kind (moves | flags | canon) → id (JSON key) → [stamp, the value before the run changed it]
+    touched: dict[str, dict[str, list[Any]]] = field(default_factory=lambda: {"moves": {}, "flags": {}, "canon": {}})
+
+    _COUNTS = ("pages", "unchanged", "text_changed", "added", "pruned", "failed", "relations_changed")
 
     def take(self, other: ReprocessReport) -> None:
         """Add another part's counts (a batch, a worker's share) to these."""
-        for name in ("pages", "unchanged", "text_changed", "added", "pruned", "failed", "relations_changed",
-                     "cluster_moves", "canonical_changes"):
+        for name in self._COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.flags_gained.update(other.flags_gained)
-        self.flags_lost.update(other.flags_lost)
+        for kind, items in other.touched.items():
+            mine = self.touched.setdefault(kind, {})
+            for key, (stamp, old) in items.items():
+                if key not in mine or stamp < mine[key][0]:
+                    mine[key] = [stamp, old]
         self.changed_urls.extend(other.changed_urls[: max(0, MAX_NOTES - len(self.changed_urls))])
 
     def count_changes(self, changes: list[dict[str, Any]]) -> None:
-        """Count what re-deciding clusters did, from the changes the deduplicator returns."""
+        """Keep what the re-decided clusters changed (the changes the deduplicator returns), first state first."""
+        import time
+
+        stamp = time.time()
         for change in changes:
             kind = change.get("type")
             if kind == "cluster_moved":
-                self.cluster_moves += 1
-            elif kind == "canonical_changed":
-                self.canonical_changes += 1
+                self.touched["moves"].setdefault(str(change["article_id"]), [stamp, change.get("old")])
+            elif kind == "canonical_changed" and change.get("cluster_id") is not None:
+                self.touched["canon"].setdefault(str(change["cluster_id"]), [stamp, change.get("old")])
             elif kind == "flags_changed":
-                old, new = set(change.get("old") or ()), set(change.get("flags") or ())
-                self.flags_gained.update(sorted(new - old))
-                self.flags_lost.update(sorted(old - new))
+                self.touched["flags"].setdefault(str(change["article_id"]), [stamp, sorted(change.get("old") or ())])
+
+    def settle(self, clusters: dict[int, int | None], flags: dict[int, list[str]],
+               canonicals: dict[int, int | None]) -> None:
+        """The net counts, from the store as the run ends: ``clusters`` (article → cluster), ``flags`` (article →
+        flags) and ``canonicals`` (cluster → canonical, None for a cluster left empty) of the touched ids."""
+        self.cluster_moves = sum(clusters.get(int(k)) != old for k, (_s, old) in self.touched["moves"].items())
+        self.canonical_changes = sum(
+            1 for k, (_s, old) in self.touched["canon"].items()
+            if canonicals.get(int(k)) is not None and canonicals.get(int(k)) != old)
+        self.flags_gained, self.flags_lost = Counter(), Counter()
+        for k, (_s, old) in self.touched["flags"].items():
+            now = set(flags.get(int(k), []))
+            self.flags_gained.update(sorted(now - set(old)))
+            self.flags_lost.update(sorted(set(old) - now))
+
+    def touched_ids(self) -> tuple[set[int], set[int]]:
+        """(articles, clusters) whose state ``settle`` needs."""
+        return ({int(k) for k in self.touched["moves"]} | {int(k) for k in self.touched["flags"]},
+                {int(k) for k in self.touched["canon"]})
 
     @property
     def changed(self) -> bool:
         return bool(self.text_changed or self.added or self.relations_changed or self.cluster_moves
                     or self.canonical_changes or self.flags_gained or self.flags_lost)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON-able counts (kept in the checkpoint between batches, and printed with ``--json``)."""
-        return {"pages": self.pages, "unchanged": self.unchanged, "text_changed": self.text_changed,
-                "added": self.added, "pruned": self.pruned, "failed": self.failed,
-                "relations_changed": self.relations_changed, "cluster_moves": self.cluster_moves,
-                "canonical_changes": self.canonical_changes, "flags_gained": dict(self.flags_gained),
-                "flags_lost": dict(self.flags_lost), "changed_urls": list(self.changed_urls),
-                "resumed_at": self.resumed_at, "elapsed": round(self.elapsed, 3)}
+    def as_dict(self, *, touched: bool = False) -> dict[str, Any]:
+        """The JSON-able counts (printed with ``--json``); ``touched`` adds what ``settle`` needs (the checkpoint
+        keeps it between batches)."""
+        out = {name: getattr(self, name) for name in self._COUNTS}
+        out |= {"cluster_moves": self.cluster_moves, "canonical_changes": self.canonical_changes,
+                "flags_gained": dict(self.flags_gained), "flags_lost": dict(self.flags_lost),
+                "changed_urls": list(self.changed_urls), "resumed_at": self.resumed_at,
+                "elapsed": round(self.elapsed, 3)}
+        if touched:
+            out["touched"] = self.touched
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReprocessReport:
         out = cls()
-        for name in ("pages", "unchanged", "text_changed", "added", "pruned", "failed", "relations_changed",
-                     "cluster_moves", "canonical_changes", "resumed_at"):
+        for name in (*cls._COUNTS, "cluster_moves", "canonical_changes", "resumed_at"):
             setattr(out, name, int(data.get(name) or 0))
         out.flags_gained = Counter({k: int(v) for k, v in (data.get("flags_gained") or {}).items()})
         out.flags_lost = Counter({k: int(v) for k, v in (data.get("flags_lost") or {}).items()})
         out.changed_urls = list(data.get("changed_urls") or [])
         out.elapsed = float(data.get("elapsed") or 0.0)
+        touched = data.get("touched") or {}
+        out.touched = {kind: {k: list(v) for k, v in (touched.get(kind) or {}).items()}
+                       for kind in ("moves", "flags", "canon")}
         return out

@@ -207,7 +207,7 @@ def run_reprocess_celery(settings: Settings, *, source: str | None, since: Any, 
     from sqlalchemy.exc import SQLAlchemyError
 
     from pipeline.cli.report import make_console
-    from pipeline.ingest.reprocess import options_key
+    from pipeline.ingest.reprocess import finish, options_key
     from pipeline.records import ReprocessReport
     from pipeline.shared import keys
 
@@ -261,10 +261,10 @@ def run_reprocess_celery(settings: Settings, *, source: str | None, since: Any, 
                     first, last_id, n = sent.pop(0)
                     report.take(ReprocessReport.from_dict(json.loads(finished[first])))
                     report.elapsed = earlier + time.monotonic() - started
-                    store.set_reprocess_checkpoint(key, options, last_id, report.as_dict())
+                    store.set_reprocess_checkpoint(key, options, last_id, report.as_dict(touched=True))
                     bar.advance(task, n)
                     folded = True
-                bar.update(task, stats=f"text changed {report.text_changed} · moves {report.cluster_moves}")
+                bar.update(task, stats=f"text changed {report.text_changed}")
                 if exhausted and not sent:
                     break
                 if not folded:
@@ -280,6 +280,7 @@ def run_reprocess_celery(settings: Settings, *, source: str | None, since: Any, 
 
         lock = workers_cluster_lock(store, client, settings.redis_prefix)
         report.count_changes(Deduplicator(store, settings, lock=lock, policy=DecisionPolicy.batched()).flush())
+        finish(store, report)
         store.clear_reprocess_checkpoint(key)
         client.delete(done_key)
         report.elapsed = earlier + time.monotonic() - started

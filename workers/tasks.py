@@ -455,7 +455,7 @@ def reprocess_batch(job: str, index: int, page_ids: list[int], run_id: int | Non
     report = reprocess_pages(proc.store, proc.dedup, list(page_ids), run_id=run_id)
     key = keys.reprocess(proc.settings.redis_prefix, job)
     pipe = proc.redis.pipeline(transaction=True)
-    pipe.hsetnx(key, str(index), json.dumps(report.as_dict()))
+    pipe.hsetnx(key, str(index), json.dumps(report.as_dict(touched=True)))
     pipe.expire(key, 7 * 24 * 3600)
     pipe.execute()
 

@@ -150,13 +150,19 @@ def run_reprocess(store: Store, settings: Settings, *, source: str | None = None
             with store.unit():
                 report.take(reprocess_pages(store, dedup, ids, done=done, run_id=run_id))
                 report.elapsed = earlier + time.perf_counter() - started
-                store.set_reprocess_checkpoint(key, options, ids[-1], report.as_dict())
+                store.set_reprocess_checkpoint(key, options, ids[-1], report.as_dict(touched=True))
             bar.advance(len(ids), report)
         report.count_changes(dedup.flush())
+    finish(store, report)
     store.clear_reprocess_checkpoint(key)
     report.elapsed = earlier + time.perf_counter() - started
     store.finish_run(run_id, {"reprocess": report.as_dict()})
     return report
+
+
+def finish(store: Store, report: ReprocessReport) -> None:
+    """The report's net counts (moves, canonical changes, flags gained and lost) from the store as it ends."""
+    report.settle(*store.current_state(*report.touched_ids()))
 
 
 class _Bar:
@@ -185,12 +191,13 @@ class _Bar:
 
     def advance(self, n: int, report: ReprocessReport) -> None:
         if self.progress is not None:
+            touched = report.touched_ids()
             self.progress.update(self.task, advance=n, stats=f"text changed {report.text_changed} · "
-                                 f"moves {report.cluster_moves} · canonical {report.canonical_changes}")
+                                 f"articles touched {len(touched[0])} · clusters {len(touched[1])}")
 
 
 def _bar(enabled: bool, total: int, after: int) -> _Bar:
     return _Bar(enabled, total, after)
 
 
-__all__ = ["BATCH", "options_key", "reprocess_pages", "reverify", "run_reprocess"]
+__all__ = ["BATCH", "finish", "options_key", "reprocess_pages", "reverify", "run_reprocess"]

@@ -421,6 +421,24 @@ class LivingStore:
         with self._conn(read=True) as c:
             return int(c.scalar(q) or 0)
 
+    def current_state(self, article_ids: Iterable[int], cluster_ids: Iterable[int]
+                      ) -> tuple[dict[int, int | None], dict[int, list[str]], dict[int, int | None]]:
+        """(article → cluster, article → flags, cluster → canonical) of these articles and clusters, as stored now
+        (what a re-processing's report compares with the states it started from)."""
+        articles, clusters = sorted(article_ids), sorted(cluster_ids)
+        where: dict[int, int | None] = {}
+        flags: dict[int, list[str]] = {}
+        canonicals: dict[int, int | None] = {}
+        with self._conn(read=True) as c:
+            for start in range(0, len(articles), 900):
+                for i, cid, fl in c.execute(select(_A.c.id, _A.c.cluster_id, _A.c.flags)
+                                            .where(_A.c.id.in_(articles[start:start + 900]))):
+                    where[int(i)], flags[int(i)] = cid, list(fl or [])
+            for start in range(0, len(clusters), 900):
+                canonicals.update({int(i): k for i, k in c.execute(select(_C.c.id, _C.c.canonical_id)
+                                                                   .where(_C.c.id.in_(clusters[start:start + 900])))})
+        return where, flags, canonicals
+
     def source_of_spec(self, spec: str) -> int | None:
         from pipeline.store.schema import SourceRow
 

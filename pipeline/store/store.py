@@ -568,7 +568,7 @@ class Store(LivingStore):
                 events.append({"type": "canonical_changed", "article_id": decision.canonical_id,
                                "data": {"old": old, "new": decision.canonical_id, "reason": decision.reason}})
                 changes.append({"type": "canonical_changed", "old": old, "new": decision.canonical_id,
-                                "reason": decision.reason})
+                                "reason": decision.reason, "cluster_id": cluster_id})
             if events:
                 c.execute(ev.insert(), [{"at": now, "cluster_id": cluster_id, **e} for e in events])
             if touch or updates or events or old != decision.canonical_id or old_size != len(ids):
