@@ -47,8 +47,10 @@ from pipeline.serve.models import (
     ChangesPage,
     Cluster,
     DeadLetter,
+    FlagReview,
     ForgetRequest,
     ForgetResult,
+    MergeReview,
     ReplayRequest,
     ReplayResult,
     RerunAccepted,
@@ -371,7 +373,7 @@ def _review_routes(app: FastAPI, store: Store, settings: Settings) -> None:
 
     @app.get("/admin/reviews", response_model=list[ReviewModel], dependencies=deps,
              responses=error_responses(401, 403, 422), summary="Operator reviews, oldest first (undone included)")
-    def list_reviews(url: Annotated[str | None, Query(min_length=1, max_length=limits.URL_CHARS,
+    def list_reviews(url: Annotated[str | None, Query(min_length=1, max_length=limits.URL_QUERY_CHARS,
                                                       description="only the reviews naming this page")] = None,
                      ) -> list[dict[str, Any]]:
         from pipeline.ingest import reviews
@@ -383,8 +385,10 @@ def _review_routes(app: FastAPI, store: Store, settings: Settings) -> None:
     def apply_review(body: ReviewRequest) -> dict[str, Any]:
         from pipeline.ingest import reviews
 
-        return _operator(lambda: reviews.apply(store, body.kind, list(body.urls), flag=body.flag, on=body.on,
-                                               who=body.who or who_default, note=body.note, settings=settings))
+        urls = list(body.urls) if isinstance(body, MergeReview) else [body.url]
+        flag, on = (body.flag, body.on) if isinstance(body, FlagReview) else (None, None)
+        return _operator(lambda: reviews.apply(store, body.kind, urls, flag=flag, on=on, who=body.who or who_default,
+                                               note=body.note, settings=settings))
 
     @app.post("/admin/reviews/{review_id}/undo", response_model=ReviewModel, dependencies=deps, responses=errors,
               summary="Undo a review")

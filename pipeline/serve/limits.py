@@ -31,7 +31,10 @@ QUERY_CHARS = 200
 RUN_ERRORS = 200
 #: Characters of a review's or a takedown's note / reason.
 NOTE_CHARS = NOTE_MAX
-#: Characters of a page URL in an admin request.
+#: Characters of a page URL in an admin request's body.
 URL_CHARS = 8192
+#: Characters of a page URL as a query parameter (``/admin/reviews?url=``): bounded like ``site``, so a request line
+#: stays within what the server reads.
+URL_QUERY_CHARS = 1000
 #: Characters of who made a review.
 WHO_CHARS = 200

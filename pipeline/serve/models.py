@@ -3,9 +3,9 @@ against. Limits on request fields come from ``limits.py``."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from pipeline.serve.limits import NOTE_CHARS, URL_CHARS, WHO_CHARS
 
@@ -170,13 +170,44 @@ class ArticleVersions(BaseModel):
     versions: list[ArticleVersion] = Field(description="The earlier versions, oldest first.")
 
 
-class ReviewRequest(BaseModel):
-    kind: Literal["canonical", "separate", "merge", "flag"]
-    urls: list[str] = Field(min_length=1, max_length=2, description="One page (two for merge).")
-    flag: Literal["spun", "scraped"] | None = Field(None, description="flag reviews: which flag.")
-    on: bool | None = Field(None, description="flag reviews: set (true) or clear (false) it.")
+class _ReviewFields(BaseModel):
     note: str | None = Field(None, max_length=NOTE_CHARS)
     who: str | None = Field(None, min_length=1, max_length=WHO_CHARS, description="Default: admin (api).")
+
+
+class CanonicalReview(_ReviewFields):
+    kind: Literal["canonical"]
+    url: str = Field(min_length=1, max_length=URL_CHARS, description="This page is its cluster's canonical.")
+
+
+class SeparateReview(_ReviewFields):
+    kind: Literal["separate"]
+    url: str = Field(min_length=1, max_length=URL_CHARS, description="Take this page out of its cluster.")
+
+
+class MergeReview(_ReviewFields):
+    kind: Literal["merge"]
+    urls: list[Annotated[str, Field(min_length=1, max_length=URL_CHARS)]] = Field(
+        min_length=2, max_length=2, json_schema_extra={"uniqueItems": True},
+        description="Two different pages that are one article.")
+
+    @field_validator("urls")
+    @classmethod
+    def _two_pages(cls, urls: list[str]) -> list[str]:
+        if len(set(urls)) != len(urls):
+            raise ValueError("a page cannot be merged with itself")
+        return urls
+
+
+class FlagReview(_ReviewFields):
+    kind: Literal["flag"]
+    url: str = Field(min_length=1, max_length=URL_CHARS)
+    flag: Literal["spun", "scraped"]
+    on: bool = Field(description="Set the flag (true) or clear it (false).")
+
+
+#: ``POST /admin/reviews``: one of the four kinds, told apart by ``kind``.
+ReviewRequest = Annotated[CanonicalReview | SeparateReview | MergeReview | FlagReview, Field(discriminator="kind")]
 
 
 class Review(BaseModel):
