@@ -146,11 +146,7 @@ def run_celery(sources: list[str], settings: Settings, *, progress: bool, cli_ov
 
         from workers.runs import RunState, build_summary, finish_if_complete
 
-        client = redis.Redis.from_url(settings.redis_url)
-        try:
-            client.ping()
-        except redis.RedisError as err:
-            fail(f"cannot reach Redis at {settings.redis_url}: {err}")
+        client = _redis(settings)
         from workers.tasks import start_run
 
         run_id = start_run(store, client, settings, sources)
@@ -193,6 +189,18 @@ REPROCESS_BATCH = 25
 REPROCESS_WINDOW = 16
 
 
+def _redis(settings: Settings) -> Any:
+    """A client of the deployment's Redis, or one line and exit 2 when it does not answer."""
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        fail(f"cannot reach Redis at {settings.redis_url}: {err}")
+    return client
+
+
 def run_reprocess_celery(settings: Settings, *, source: str | None, since: Any, progress: bool) -> Any:
     """``reprint reprocess --via celery``: the stored pages go to the workers in batches
     (``workers.tasks.reprocess_batch``, each the embedded runner's step), and this process follows them.
@@ -201,91 +209,26 @@ def run_reprocess_celery(settings: Settings, *, source: str | None, since: Any, 
     before it is done too, so a run that stops (this process, or the workers) is resumed by the next one, under
     either runner. At the end the clusters still pending are decided under the workers' lock, and the batches'
     reports make the one report."""
-    import secrets
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from sqlalchemy.exc import SQLAlchemyError
 
-    from pipeline.cli.report import make_console
-    from pipeline.ingest.reprocess import finish, options_key
-    from pipeline.records import ReprocessReport
-    from pipeline.shared import keys
+    from pipeline.dedup.deduplicator import Deduplicator
+    from pipeline.dedup.policy import DecisionPolicy
+    from pipeline.ingest.reprocess import Resume, finish
+    from pipeline.shared.locks import workers_cluster_lock
 
     use_database(settings.database_url)
     store = open_store(settings.database_url, must_exist=True)
     try:
-        import redis
-
-        client = redis.Redis.from_url(settings.redis_url)
+        client = _redis(settings)
         try:
-            client.ping()
-        except redis.RedisError as err:
-            fail(f"cannot reach Redis at {settings.redis_url}: {err}")
-        source_id = store.source_of_spec(source) if source is not None else None
-        if source is not None and source_id is None:
-            fail(f"no source {source!r} was ever ingested (give it as it was given to ingest)")
-        from workers.tasks import reprocess_batch
-
-        options = {"source": source, "since": since.isoformat() if since else None}
-        key = options_key(options)
-        resume = store.reprocess_checkpoint(key)
-        after, report = (resume[0], ReprocessReport.from_dict(resume[1])) if resume else (0, ReprocessReport())
-        report.resumed_at = after
-        earlier, started = report.elapsed, time.monotonic()
-        run_id = store.start_run([f"reprocess{'' if source is None else ' ' + source} (celery)"])
-        job = secrets.token_hex(6)
-        done_key = keys.reprocess(settings.redis_prefix, job)
-        total = store.count_pages(after=after, source_id=source_id, since=since)
-        batches = store.page_batches(after=after, source_id=source_id, since=since, batch=REPROCESS_BATCH)
-        sent: list[tuple[int, int, int]] = []  # (index, last page id, pages) not yet folded into the report
-        index = 0
-        exhausted = hinted = False
-        bar = Progress(TextColumn("[bold]reprocess (celery)"), BarColumn(bar_width=None), MofNCompleteColumn(),
-                       TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=make_console(stderr=True),
-                       transient=True, disable=not progress)
-        with bar:
-            task = bar.add_task("pages", total=total, stats="")
-            while True:
-                while not exhausted and len(sent) < REPROCESS_WINDOW:
-                    ids = next(batches, None)
-                    if ids is None:
-                        exhausted = True
-                        break
-                    reprocess_batch.apply_async(kwargs={"job": job, "index": index, "page_ids": ids,
-                                                        "run_id": run_id})
-                    sent.append((index, ids[-1], len(ids)))
-                    index += 1
-                finished = {int(k): v for k, v in client.hgetall(done_key).items()}
-                folded = False
-                while sent and sent[0][0] in finished:  # the checkpoint moves past contiguous done batches only
-                    first, last_id, n = sent.pop(0)
-                    report.take(ReprocessReport.from_dict(json.loads(finished[first])))
-                    report.elapsed = earlier + time.monotonic() - started
-                    store.set_reprocess_checkpoint(key, options, last_id, report.as_dict(touched=True))
-                    bar.advance(task, n)
-                    folded = True
-                bar.update(task, stats=f"text changed {report.text_changed}")
-                if exhausted and not sent:
-                    break
-                if not folded:
-                    if not hinted and report.pages == 0 and time.monotonic() - started > 15:
-                        make_console(stderr=True).print(
-                            f"reprocess: nothing done yet; is a worker running (reprint worker) on broker "
-                            f"{safe_url(settings.broker_url)}?")
-                        hinted = True
-                    time.sleep(0.2)
-        from pipeline.dedup.deduplicator import Deduplicator
-        from pipeline.dedup.policy import DecisionPolicy
-        from pipeline.shared.locks import workers_cluster_lock
-
+            run = Resume.open(store, source, since, label="(celery)")
+        except LookupError as err:
+            fail(str(err).strip("'\""))
+        _follow_batches(store, client, settings, run, progress)
         lock = workers_cluster_lock(store, client, settings.redis_prefix)
-        report.count_changes(Deduplicator(store, settings, lock=lock, policy=DecisionPolicy.batched()).flush())
-        finish(store, report)
-        store.clear_reprocess_checkpoint(key)
-        client.delete(done_key)
-        report.elapsed = earlier + time.monotonic() - started
-        store.finish_run(run_id, {"reprocess": report.as_dict()})
-        return report
+        run.report.count_changes(Deduplicator(store, settings, lock=lock, policy=DecisionPolicy.batched()).flush())
+        finish(store, run.report)
+        return run.close()
     except SQLAlchemyError as err:
         fail(f"database error during reprocess ({safe_url(settings.database_url)}): {first_line(err)}")
     except KeyboardInterrupt:
@@ -293,6 +236,55 @@ def run_reprocess_celery(settings: Settings, *, source: str | None, since: Any, 
              code=130)
     finally:
         store.close()
+
+
+def _follow_batches(store: Any, client: Any, settings: Settings, run: Any, progress: bool) -> None:
+    """Send the batches (at most REPROCESS_WINDOW ahead of the oldest unfinished one) and fold each finished one
+    into the report, moving the checkpoint past it, in order."""
+    import secrets
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipeline.cli.report import make_console
+    from pipeline.records import ReprocessReport
+    from pipeline.shared import keys
+    from workers.tasks import reprocess_batch
+
+    job = secrets.token_hex(6)
+    done_key = keys.reprocess(settings.redis_prefix, job)
+    batches = run.batches(REPROCESS_BATCH)
+    sent: list[tuple[int, int, int]] = []  # (index, last page id, pages) not yet folded into the report
+    index, exhausted, hinted, started = 0, False, False, time.monotonic()
+    bar = Progress(TextColumn("[bold]reprocess (celery)"), BarColumn(bar_width=None), MofNCompleteColumn(),
+                   TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=make_console(stderr=True),
+                   transient=True, disable=not progress)
+    with bar:
+        task = bar.add_task("pages", total=run.total, stats="")
+        while not (exhausted and not sent):
+            while not exhausted and len(sent) < REPROCESS_WINDOW:
+                ids = next(batches, None)
+                if ids is None:
+                    exhausted = True
+                    break
+                reprocess_batch.apply_async(kwargs={"job": job, "index": index, "page_ids": ids,
+                                                    "run_id": run.run_id})
+                sent.append((index, ids[-1], len(ids)))
+                index += 1
+            finished = {int(k): v for k, v in client.hgetall(done_key).items()}
+            folded = False
+            while sent and sent[0][0] in finished:  # the checkpoint moves past contiguous done batches only
+                first, last_id, n = sent.pop(0)
+                run.commit(last_id, ReprocessReport.from_dict(json.loads(finished[first])))
+                bar.advance(task, n)
+                folded = True
+            bar.update(task, stats=f"text changed {run.report.text_changed}")
+            if not folded and not (exhausted and not sent):
+                if not hinted and run.report.pages == 0 and time.monotonic() - started > 15:
+                    make_console(stderr=True).print(f"reprocess: nothing done yet; is a worker running (reprint "
+                                                    f"worker) on broker {safe_url(settings.broker_url)}?")
+                    hinted = True
+                time.sleep(0.2)
+    client.delete(done_key)
 
 
 COMMANDS = (worker, beat)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -126,38 +126,67 @@ def reprocess_pages(store: Store, dedup: Deduplicator, page_ids: list[int], *, d
     return report
 
 
+class Resume:
+    """One re-processing run's bookkeeping, whoever does the pages: the options and their checkpoint, the report so
+    far (restored from an unfinished run with the same options), the run row, and the page batches still to do."""
+
+    def __init__(self, store: Store, source: str | None, source_id: int | None, since: datetime | None,
+                 label: str = "") -> None:
+        self.store, self.source_id, self.since = store, source_id, since
+        self.options = {"source": source, "since": since.isoformat() if since else None}
+        self.key = options_key(self.options)
+        resume = store.reprocess_checkpoint(self.key)
+        self.after, self.report = (resume[0], ReprocessReport.from_dict(resume[1])) if resume else (
+            0, ReprocessReport())
+        self.report.resumed_at = self.after
+        self.earlier, self.started = self.report.elapsed, time.perf_counter()
+        self.total = store.count_pages(after=self.after, source_id=source_id, since=since)
+        name = " ".join(filter(None, ["reprocess", source, label]))
+        self.run_id = store.start_run([name])
+
+    @classmethod
+    def open(cls, store: Store, source: str | None, since: datetime | None, label: str = "") -> Resume:
+        """``LookupError`` when ``source`` was never ingested."""
+        source_id = None
+        if source is not None:
+            source_id = store.source_of_spec(source)
+            if source_id is None:
+                raise LookupError(f"no source {source!r} was ever ingested (give it as it was given to ingest)")
+        return cls(store, source, source_id, since, label)
+
+    def batches(self, size: int) -> Iterator[list[int]]:
+        return self.store.page_batches(after=self.after, source_id=self.source_id, since=self.since, batch=size)
+
+    def commit(self, last_page_id: int, part: ReprocessReport) -> None:
+        """A batch is done: its report joins the run's and the checkpoint moves past it (call in the batch's unit
+        when the batch was done here, so both commit with it)."""
+        self.report.take(part)
+        self.report.elapsed = self.earlier + time.perf_counter() - self.started
+        self.store.set_reprocess_checkpoint(self.key, self.options, last_page_id, self.report.as_dict(touched=True))
+
+    def close(self) -> ReprocessReport:
+        """The run reached the end: the checkpoint goes (the next run starts afresh), the run row gets the report."""
+        self.store.clear_reprocess_checkpoint(self.key)
+        self.report.elapsed = self.earlier + time.perf_counter() - self.started
+        self.store.finish_run(self.run_id, {"reprocess": self.report.as_dict()})
+        return self.report
+
+
 def run_reprocess(store: Store, settings: Settings, *, source: str | None = None, since: datetime | None = None,
                   progress: bool = True, batch: int = BATCH) -> ReprocessReport:
     """Re-process the stored pages (of ``source``, fetched since ``since``) in this process; resumes an unfinished
     run with the same options. ``LookupError`` when ``source`` was never ingested."""
-    source_id = None
-    if source is not None:
-        source_id = store.source_of_spec(source)
-        if source_id is None:
-            raise LookupError(f"no source {source!r} was ever ingested (give it as it was given to ingest)")
-    options = {"source": source, "since": since.isoformat() if since else None}
-    key = options_key(options)
-    started = time.perf_counter()
-    resume = store.reprocess_checkpoint(key)
-    after, report = (resume[0], ReprocessReport.from_dict(resume[1])) if resume else (0, ReprocessReport())
-    report.resumed_at = after
-    earlier = report.elapsed
-    run_id = store.start_run([f"reprocess{'' if source is None else ' ' + source}"])
+    run = Resume.open(store, source, since)
     dedup = Deduplicator(store, settings, policy=DecisionPolicy.batched())
     done: set[int] = set()
-    with _bar(progress, store.count_pages(after=after, source_id=source_id, since=since), after) as bar:
-        for ids in store.page_batches(after=after, source_id=source_id, since=since, batch=batch):
+    with _Bar(progress, run.total, run.after) as bar:
+        for ids in run.batches(batch):
             with store.unit():
-                report.take(reprocess_pages(store, dedup, ids, done=done, run_id=run_id))
-                report.elapsed = earlier + time.perf_counter() - started
-                store.set_reprocess_checkpoint(key, options, ids[-1], report.as_dict(touched=True))
-            bar.advance(len(ids), report)
-        report.count_changes(dedup.flush())
-    finish(store, report)
-    store.clear_reprocess_checkpoint(key)
-    report.elapsed = earlier + time.perf_counter() - started
-    store.finish_run(run_id, {"reprocess": report.as_dict()})
-    return report
+                run.commit(ids[-1], reprocess_pages(store, dedup, ids, done=done, run_id=run.run_id))
+            bar.advance(len(ids), run.report)
+        run.report.count_changes(dedup.flush())
+    finish(store, run.report)
+    return run.close()
 
 
 def finish(store: Store, report: ReprocessReport) -> None:
@@ -196,8 +225,4 @@ class _Bar:
                                  f"articles touched {len(touched[0])} · clusters {len(touched[1])}")
 
 
-def _bar(enabled: bool, total: int, after: int) -> _Bar:
-    return _Bar(enabled, total, after)
-
-
-__all__ = ["BATCH", "finish", "options_key", "reprocess_pages", "reverify", "run_reprocess"]
+__all__ = ["BATCH", "Resume", "finish", "options_key", "reprocess_pages", "reverify", "run_reprocess"]
