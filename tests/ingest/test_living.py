@@ -337,3 +337,32 @@ def test_reprocessing_one_source_since_a_date(store: Store, tmp_path: Path) -> N
     assert run_reprocess(store, settings, progress=False).pages == len(PAGES) + 1
     with pytest.raises(LookupError):
         run_reprocess(store, settings, source="never-ingested.warc", progress=False)
+
+
+def test_a_re_fetch_after_an_etag_change_updates_the_article(store: Store, http_server: Any, tmp_path: Path) -> None:
+    """The page is asked for conditionally; while its ETag stands it is a 304 (unchanged), and once the server has a
+    new version it answers 200 with other content, which updates the stored article."""
+    from tests.support.http import Response
+
+    version = {"etag": '"v1"', "body": _pier()}
+
+    def answer(request: Any) -> Response:
+        if request.headers.get("if-none-match") == version["etag"]:
+            return Response(304, b"", {"ETag": version["etag"]})
+        return Response(200, version["body"], {"ETag": version["etag"]}, "text/html; charset=utf-8")
+
+    http_server.handle("/pier", answer)
+    settings = Settings(database_url=store.url, fetch_allow_networks=["127.0.0.1/32"], fetch_robots=False)
+    url = http_server.url("/pier")
+    listing = tmp_path / "urls.txt"  # a list of URLs: each is fetched, conditionally once stored
+    listing.write_text(url + "\n")
+    assert run_ingest([str(listing)], store, settings, progress=False).articles == 1
+    assert run_ingest([str(listing)], store, settings, progress=False).unchanged == 1
+    version.update(etag='"v2"', body=_pier([*PIER, CORRECTION]))
+    summary = run_ingest([str(listing)], store, settings, progress=False)
+    assert summary.updated == 1 and summary.ok
+    assert CORRECTION in _export(store)[url]["text"]
+    assert [r.headers.get("if-none-match") for r in http_server.requests if r.path == "/pier"] == [None, '"v1"',
+                                                                                                  '"v1"']
+    assert run_ingest([str(listing)], store, settings, progress=False).unchanged == 1
+    assert http_server.requests[-1].headers.get("if-none-match") == '"v2"', "the new ETag is the one sent now"
