@@ -93,7 +93,7 @@ def test_second_run_skips_urls_whose_lastmod_has_not_moved(http_server: Loopback
         third = run_ingest([http_server.url("/sitemap.xml")], store, settings(), progress=False)
         assert hits() == {"alpha": 1, "beta": 2, "gamma": 1, "delta": 3}
         assert third.updated == 1 and third.unchanged == 3
-        beta = next(row for row in store.export_rows() if row.url == http_server.url("/beta"))
+        beta = next(row for row in list(store.export_rows()) if row.url == http_server.url("/beta"))
         assert "Tuesday" in beta.text and len(store.versions(beta.id)) == 1
 
         # and beta's new lastmod is now the one on record
