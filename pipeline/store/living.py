@@ -258,7 +258,14 @@ class LivingStore:
             row = c.execute(select(_R).where(_R.c.id == review_id)).one()
             c.execute(_EV.insert().values(at=now, type="review_applied", cluster_id=cluster_id,
                                           article_id=articles[0], data=review_dict(row)))
+            self._touch(c, cluster_id, now)
         return review_dict(row)
+
+    @staticmethod
+    def _touch(c: Connection, cluster_id: int | None, now: datetime) -> None:
+        """The cluster changed for its readers (its history shows a review): what the web UI keys its caches on."""
+        if cluster_id is not None:
+            c.execute(update(_C).where(_C.c.id == cluster_id).values(updated_at=now))
 
     def review_row(self, review_id: int) -> dict[str, Any] | None:
         with self._conn(read=True) as c:
@@ -276,6 +283,7 @@ class LivingStore:
             row = c.execute(select(_R).where(_R.c.id == review_id)).one()
             c.execute(_EV.insert().values(at=now, type="review_undone", cluster_id=cluster_id,
                                           article_id=row.article_a, data=review_dict(row)))
+            self._touch(c, cluster_id, now)
         return review_dict(row)
 
     def review_rows(self, *, url: str | None = None) -> list[dict[str, Any]]:

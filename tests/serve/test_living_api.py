@@ -132,3 +132,24 @@ def test_admin_routes_are_off_without_an_admin_token(db_url: str, tmp_path: Path
             assert r.status_code == 403 and "REPRINT_ADMIN_TOKEN" in r.json()["detail"]
     finally:
         store.close()
+
+
+def test_a_review_and_its_undo_show_in_the_clusters_history_at_once(served: Served) -> None:
+    """The web UI keeps a cluster's history per (cluster, updated_at): a review, and its undo even when it changes
+    no decision, must move updated_at so the page shows them."""
+    from pipeline.serve.ui import data
+
+    original = served.url("pier_original")
+    cluster = served.store.article_by_url(original)[1]  # type: ignore[index]
+    header = data.cluster_header(served.store, cluster)
+    assert header is not None
+    before = data.timeline(served.store, cluster, header["state"])
+    made = served.admin("POST", "/admin/reviews", json={"kind": "canonical", "url": original}).json()
+    assert made["changes"] == 0, "the original is the canonical already: the review changes no decision"
+    header = data.cluster_header(served.store, cluster)
+    shown = data.timeline(served.store, cluster, header["state"])  # type: ignore[index]
+    assert [e["type"] for e in shown["events"]][len(before["events"]):] == ["review_applied"]
+    served.admin("POST", f"/admin/reviews/{made['id']}/undo")
+    header = data.cluster_header(served.store, cluster)
+    shown = data.timeline(served.store, cluster, header["state"])  # type: ignore[index]
+    assert [e["type"] for e in shown["events"]][len(before["events"]):] == ["review_applied", "review_undone"]
