@@ -1,5 +1,7 @@
 """The records that cross a module line: Page → Article → Signature → PairVerdict → ClusterDecision on the way
-through the stages, and what the runners report (SourceItem, PageResult, ErrorNote, IngestSummary).
+through the stages, what the runners report (SourceItem, PageResult, ErrorNote, IngestSummary), and the living
+articles' records (Review: an operator's decision; PageVersion: what a page was before an update;
+ReprocessReport: what a re-processing changed).
 
 Every record is a frozen, slotted dataclass except the summary, which a run fills in as it goes.
 """
@@ -134,7 +136,9 @@ class ClusterDecision:
 
 @dataclass(slots=True)
 class PageResult:
-    """What ingesting one page did: ``stored`` a new article, or left it ``unchanged`` / ``changed``."""
+    """What ingesting one page did: ``stored`` a new article, ``updated`` a stored one (its content changed), or
+    left it ``unchanged``, ``older`` (a record older than the stored version) or ``forgotten`` (taken down).
+    ``update`` is ``steps.known_page``'s answer for a page whose stored article must be updated."""
 
     status: str
     article_id: int | None = None
@@ -142,6 +146,7 @@ class PageResult:
     related: int = 0
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (stage, kind, message)
     verified: int = 0  # candidate pairs that reached alignment
+    changes: list[dict[str, Any]] = field(default_factory=list)  # what re-deciding clusters changed (updates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +174,9 @@ class IngestSummary:
     pages_seen: int = 0
     articles: int = 0
     unchanged: int = 0
-    changed: int = 0
+    updated: int = 0  # stored articles whose page came back with other content
+    older: int = 0  # records older than the version stored (an older WARC): not applied
+    forgotten: int = 0  # pages taken down (tombstoned): skipped
     joined: int = 0
     verified: int = 0  # candidate pairs that reached alignment (near the true relatives, whatever the store size)
     clusters: int = 0
@@ -198,6 +205,22 @@ class IngestSummary:
         if len(self.notes) < MAX_NOTES:
             self.notes.append(note)
 
+    def count(self, result: PageResult) -> None:
+        """Count one page's outcome."""
+        if result.status == "stored":
+            self.articles += 1
+            self.joined += result.related > 0
+            self.verified += result.verified
+        elif result.status == "updated":
+            self.updated += 1
+            self.verified += result.verified
+        elif result.status == "older":
+            self.older += 1
+        elif result.status == "forgotten":
+            self.forgotten += 1
+        else:
+            self.unchanged += 1
+
     def take_totals(self, totals: dict[str, Any]) -> None:
         """The store-wide figures (``Store.totals``) at the end of the run."""
         self.articles_total = totals["articles"]
@@ -211,7 +234,9 @@ class IngestSummary:
             "pages_seen": self.pages_seen,
             "articles": self.articles,
             "unchanged": self.unchanged,
-            "changed": self.changed,
+            "updated": self.updated,
+            "older": self.older,
+            "forgotten": self.forgotten,
             "joined": self.joined,
             "verified_pairs": self.verified,
             "clusters": self.clusters,
@@ -292,3 +317,143 @@ class ArticleFilter:
     flag: str | None = None
     q: str | None = None
     cluster_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """An operator's decision in force (``pipeline.dedup.reviews``): ``canonical`` (``a`` is its cluster's
+    canonical), ``separate`` (``a`` stands alone, its relations ignored), ``merge`` (``a`` and ``b`` are one
+    article) or ``flag`` (``a`` carries ``flag`` when ``on``, not when not). Later reviews (higher ids) win."""
+
+    id: int
+    kind: Literal["canonical", "separate", "merge", "flag"]
+    a: int
+    b: int | None = None
+    flag: str | None = None
+    on: bool | None = None
+    who: str = ""
+    note: str | None = None
+    at: str | None = None
+
+    def brief(self) -> dict[str, Any]:
+        """What a decision's evidence says of the review."""
+        out: dict[str, Any] = {"review": self.id, "kind": self.kind, "who": self.who}
+        if self.kind == "flag":
+            out |= {"flag": self.flag, "on": self.on}
+        if self.note:
+            out["note"] = self.note
+        if self.at:
+            out["at"] = self.at
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PageVersion:
+    """The page an article came from before an update: its content hash and when it was fetched."""
+
+    content_hash: str | None
+    fetched_at: datetime | None
+
+
+@dataclass(slots=True)
+class ReprocessReport:
+    """What one re-processing did (``reprint reprocess``): pages read, what their articles became, and what the
+    re-decided clusters changed, net: an article that moved twice and came back did not move.
+
+    While the run goes on, ``count_changes`` keeps the state each article and cluster had before the run first
+    changed it (``touched``: with a stamp, so the parts of a run done by several workers combine); ``settle`` then
+    compares those with the store as it ends, for the cluster moves, canonical changes and flags gained and lost."""
+
+    pages: int = 0
+    unchanged: int = 0
+    text_changed: int = 0  # articles whose extracted article changed (``article_updated``)
+    added: int = 0  # pages that had no article and now have one
+    pruned: int = 0  # pages whose raw HTML was pruned: skipped
+    failed: int = 0  # pages that could not be extracted (recorded as errors; their stored article is kept)
+    relations_changed: int = 0  # articles whose stored relations changed verdict
+    cluster_moves: int = 0  # articles in another cluster than before (``settle``)
+    canonical_changes: int = 0  # clusters with another canonical than before (``settle``)
+    flags_gained: Counter[str] = field(default_factory=Counter)
+    flags_lost: Counter[str] = field(default_factory=Counter)
+    changed_urls: list[str] = field(default_factory=list)  # the first pages whose text changed
+    resumed_at: int = 0  # the page id a resumed run started after (0: from the start)
+    elapsed: float = 0.0
+    # kind (moves | flags | canon) → id (JSON key) → [stamp, the value before the run changed it]
+    touched: dict[str, dict[str, list[Any]]] = field(default_factory=lambda: {"moves": {}, "flags": {}, "canon": {}})
+
+    _COUNTS = ("pages", "unchanged", "text_changed", "added", "pruned", "failed", "relations_changed")
+
+    def take(self, other: ReprocessReport) -> None:
+        """Add another part's counts (a batch, a worker's share) to these."""
+        for name in self._COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, items in other.touched.items():
+            mine = self.touched.setdefault(kind, {})
+            for key, (stamp, old) in items.items():
+                if key not in mine or stamp < mine[key][0]:
+                    mine[key] = [stamp, old]
+        self.changed_urls.extend(other.changed_urls[: max(0, MAX_NOTES - len(self.changed_urls))])
+
+    def count_changes(self, changes: list[dict[str, Any]]) -> None:
+        """Keep what the re-decided clusters changed (the changes the deduplicator returns), first state first."""
+        import time
+
+        stamp = time.time()
+        for change in changes:
+            kind = change.get("type")
+            if kind == "cluster_moved":
+                self.touched["moves"].setdefault(str(change["article_id"]), [stamp, change.get("old")])
+            elif kind == "canonical_changed" and change.get("cluster_id") is not None:
+                self.touched["canon"].setdefault(str(change["cluster_id"]), [stamp, change.get("old")])
+            elif kind == "flags_changed":
+                self.touched["flags"].setdefault(str(change["article_id"]), [stamp, sorted(change.get("old") or ())])
+
+    def settle(self, clusters: dict[int, int | None], flags: dict[int, list[str]],
+               canonicals: dict[int, int | None]) -> None:
+        """The net counts, from the store as the run ends: ``clusters`` (article → cluster), ``flags`` (article →
+        flags) and ``canonicals`` (cluster → canonical, None for a cluster left empty) of the touched ids."""
+        self.cluster_moves = sum(clusters.get(int(k)) != old for k, (_s, old) in self.touched["moves"].items())
+        self.canonical_changes = sum(
+            1 for k, (_s, old) in self.touched["canon"].items()
+            if canonicals.get(int(k)) is not None and canonicals.get(int(k)) != old)
+        self.flags_gained, self.flags_lost = Counter(), Counter()
+        for k, (_s, old) in self.touched["flags"].items():
+            now = set(flags.get(int(k), []))
+            self.flags_gained.update(sorted(now - set(old)))
+            self.flags_lost.update(sorted(set(old) - now))
+
+    def touched_ids(self) -> tuple[set[int], set[int]]:
+        """(articles, clusters) whose state ``settle`` needs."""
+        return ({int(k) for k in self.touched["moves"]} | {int(k) for k in self.touched["flags"]},
+                {int(k) for k in self.touched["canon"]})
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.text_changed or self.added or self.relations_changed or self.cluster_moves
+                    or self.canonical_changes or self.flags_gained or self.flags_lost)
+
+    def as_dict(self, *, touched: bool = False) -> dict[str, Any]:
+        """The JSON-able counts (printed with ``--json``); ``touched`` adds what ``settle`` needs (the checkpoint
+        keeps it between batches)."""
+        out = {name: getattr(self, name) for name in self._COUNTS}
+        out |= {"cluster_moves": self.cluster_moves, "canonical_changes": self.canonical_changes,
+                "flags_gained": dict(self.flags_gained), "flags_lost": dict(self.flags_lost),
+                "changed_urls": list(self.changed_urls), "resumed_at": self.resumed_at,
+                "elapsed": round(self.elapsed, 3)}
+        if touched:
+            out["touched"] = self.touched
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReprocessReport:
+        out = cls()
+        for name in (*cls._COUNTS, "cluster_moves", "canonical_changes", "resumed_at"):
+            setattr(out, name, int(data.get(name) or 0))
+        out.flags_gained = Counter({k: int(v) for k, v in (data.get("flags_gained") or {}).items()})
+        out.flags_lost = Counter({k: int(v) for k, v in (data.get("flags_lost") or {}).items()})
+        out.changed_urls = list(data.get("changed_urls") or [])
+        out.elapsed = float(data.get("elapsed") or 0.0)
+        touched = data.get("touched") or {}
+        out.touched = {kind: {k: list(v) for k, v in (touched.get(kind) or {}).items()}
+                       for kind in ("moves", "flags", "canon")}
+        return out

@@ -195,7 +195,7 @@ SURFACES = {
         "extract"
     ],
     "dedup": [
-        "CandidateIndex", "DecisionPolicy", "Deduplicator", "KINDS", "LSHIndex", "align",
+        "CandidateIndex", "DecisionPolicy", "Deduplicator", "KINDS", "LSHIndex", "ReviewSet", "align",
         "decide", "estimate_jaccard", "fingerprint", "fingerprint_tokens", "flipped", "minhash_of",
         "orphaned_punctuation", "partition", "rarity_shift", "spun_part", "verify", "verify_articles"
     ],
@@ -204,7 +204,7 @@ SURFACES = {
         "SourceRow", "Store", "content_hash", "make_engine", "url_key"
     ],
     "ingest": [
-        "PAGE_CHANGED", "ingest", "ingest_page", "run_ingest"
+        "allow", "forget", "ingest", "ingest_page", "prune", "run_ingest", "run_reprocess", "update_article"
     ],
     "shared": [
         "RedisHostGate", "RedisLSHIndex", "cluster_lock_for", "local_lock", "pg_advisory_lock", "record_task_latency",

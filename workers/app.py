@@ -24,6 +24,8 @@ ROUTES: dict[str, dict[str, str]] = {
     "reprint.fetch_url": {"queue": "fetch"},
     "reprint.extract_page": {"queue": "extract"},
     "reprint.dedup_article": {"queue": "dedup"},
+    # re-processing is re-extraction first: it goes where extraction runs
+    "reprint.reprocess_batch": {"queue": "extract"},
 }
 
 

@@ -1,5 +1,5 @@
 """The distributed deployment's commands: ``worker``, ``beat``, ``deadletters list|replay|purge``, and the
-runner behind ``ingest --via celery``.
+runners behind ``ingest --via celery`` and ``reprocess --via celery``.
 
 They are plain functions and one group that ``pipeline/cli/app.py`` registers with the rest: this module
 never touches the app itself. Celery is imported inside the functions only, so building the command line
@@ -19,6 +19,7 @@ from pipeline.cli.common import (
     DbOption,
     command,
     fail,
+    first_line,
     load_settings,
     open_store,
     reported,
@@ -143,7 +144,6 @@ def run_celery(sources: list[str], settings: Settings, *, progress: bool, cli_ov
     if cli_overrides:
         raise ConfigError(f"{', '.join(cli_overrides)} cannot be used with --via celery: set REPRINT_WARC_HOSTS, "
                           "REPRINT_WARC_SINCE and REPRINT_WARC_UNTIL in the workers' environment")
-    import redis
 
     from workers.runs import RunState, build_summary
     from workers.tasks import start_run
@@ -152,11 +152,7 @@ def run_celery(sources: list[str], settings: Settings, *, progress: bool, cli_ov
     store = open_store(settings.database_url)
     try:
         with reported(settings.database_url, "ingest", interrupted="interrupted; the run goes on in the workers"):
-            client = redis.Redis.from_url(settings.redis_url)
-            try:
-                client.ping()
-            except redis.RedisError as err:
-                fail(f"cannot reach Redis at {settings.redis_url}: {err}")
+            client = _redis(settings)
             run_id = start_run(store, client, settings, sources)
             state = RunState(client, settings.redis_prefix, run_id)
             follow(store, state, settings, progress=progress)
@@ -197,6 +193,110 @@ def follow(store: Any, state: Any, settings: Settings, *, progress: bool) -> Non
                                                 f"(reprint worker) on broker {safe_url(settings.broker_url)}?")
                 hinted = True
             time.sleep(0.3)
+
+
+# --- reprocess --via celery -----------------------------------------------------------------------
+#: Pages per task, and batches sent ahead of the oldest one not yet done.
+REPROCESS_BATCH = 25
+REPROCESS_WINDOW = 16
+
+
+def _redis(settings: Settings) -> Any:
+    """A client of the deployment's Redis, or one line and exit 2 when it does not answer."""
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        fail(f"cannot reach Redis at {settings.redis_url}: {err}")
+    return client
+
+
+def run_reprocess_celery(settings: Settings, *, source: str | None, since: Any, progress: bool) -> Any:
+    """``reprint reprocess --via celery``: the stored pages go to the workers in batches
+    (``workers.tasks.reprocess_batch``, each the embedded runner's step), and this process follows them.
+
+    The checkpoint is the embedded runner's (same table, same key): it advances past a batch once every batch
+    before it is done too, so a run that stops (this process, or the workers) is resumed by the next one, under
+    either runner. At the end the clusters still pending are decided under the workers' lock, and the batches'
+    reports make the one report."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pipeline.dedup.deduplicator import Deduplicator
+    from pipeline.dedup.policy import DecisionPolicy
+    from pipeline.ingest.reprocess import Resume, finish
+    from pipeline.shared.locks import workers_cluster_lock
+
+    use_database(settings.database_url)
+    store = open_store(settings.database_url, must_exist=True)
+    try:
+        client = _redis(settings)
+        try:
+            run = Resume.open(store, source, since, label="(celery)")
+        except LookupError as err:
+            fail(str(err).strip("'\""))
+        _follow_batches(store, client, settings, run, progress)
+        lock = workers_cluster_lock(store, client, settings.redis_prefix)
+        run.report.count_changes(Deduplicator(store, settings, lock=lock, policy=DecisionPolicy.batched()).flush())
+        finish(store, run.report)
+        return run.close()
+    except SQLAlchemyError as err:
+        fail(f"database error during reprocess ({safe_url(settings.database_url)}): {first_line(err)}")
+    except KeyboardInterrupt:
+        fail("interrupted; the batches sent go on in the workers, the next run resumes after the last one done",
+             code=130)
+    finally:
+        store.close()
+
+
+def _follow_batches(store: Any, client: Any, settings: Settings, run: Any, progress: bool) -> None:
+    """Send the batches (at most REPROCESS_WINDOW ahead of the oldest unfinished one) and fold each finished one
+    into the report, moving the checkpoint past it, in order."""
+    import secrets
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipeline.cli.report import make_console
+    from pipeline.records import ReprocessReport
+    from pipeline.shared import keys
+    from workers.tasks import reprocess_batch
+
+    job = secrets.token_hex(6)
+    done_key = keys.reprocess(settings.redis_prefix, job)
+    batches = run.batches(REPROCESS_BATCH)
+    sent: list[tuple[int, int, int]] = []  # (index, last page id, pages) not yet folded into the report
+    index, exhausted, hinted, started = 0, False, False, time.monotonic()
+    bar = Progress(TextColumn("[bold]reprocess (celery)"), BarColumn(bar_width=None), MofNCompleteColumn(),
+                   TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=make_console(stderr=True),
+                   transient=True, disable=not progress)
+    with bar:
+        task = bar.add_task("pages", total=run.total, stats="")
+        while not (exhausted and not sent):
+            while not exhausted and len(sent) < REPROCESS_WINDOW:
+                ids = next(batches, None)
+                if ids is None:
+                    exhausted = True
+                    break
+                reprocess_batch.apply_async(kwargs={"job": job, "index": index, "page_ids": ids,
+                                                    "run_id": run.run_id})
+                sent.append((index, ids[-1], len(ids)))
+                index += 1
+            finished = {int(k): v for k, v in client.hgetall(done_key).items()}
+            folded = False
+            while sent and sent[0][0] in finished:  # the checkpoint moves past contiguous done batches only
+                first, last_id, n = sent.pop(0)
+                run.commit(last_id, ReprocessReport.from_dict(json.loads(finished[first])))
+                bar.advance(task, n)
+                folded = True
+            bar.update(task, stats=f"text changed {run.report.text_changed}")
+            if not folded and not (exhausted and not sent):
+                if not hinted and run.report.pages == 0 and time.monotonic() - started > 15:
+                    make_console(stderr=True).print(f"reprocess: nothing done yet; is a worker running (reprint "
+                                                    f"worker) on broker {safe_url(settings.broker_url)}?")
+                    hinted = True
+                time.sleep(0.2)
+    client.delete(done_key)
 
 
 COMMANDS = (worker, beat)

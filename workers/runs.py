@@ -174,8 +174,9 @@ def build_summary(store: Store, state: RunState) -> IngestSummary:
             summary.verified += int(outcome.get("verified") or 0)
         elif kind == "unchanged":
             summary.unchanged += 1
-        elif kind == "changed":
-            summary.changed += 1
+        elif kind in ("updated", "older", "forgotten"):
+            setattr(summary, kind, getattr(summary, kind) + 1)
+            summary.verified += int(outcome.get("verified") or 0)
     specs = state.source_specs()
     for row in store.errors(state.run_id):
         source = specs.get(row.source_id, "") if row.source_id is not None else ""

@@ -4,6 +4,7 @@
     discover_source(run, i, spec) → fetch_url(run, source, url) → extract_page(run, source, page, url)
                                   └──────────── (pages at hand: WARC, files) ──┘            ↓
                                                                    dedup_article(run, source, page, url, article)
+    reprocess_batch(job, index, page_ids)   (``reprint reprocess --via celery``: one batch of stored pages)
 
 Messages carry ids and URLs; a page's bytes go to the store (``Store.add_page``, compressed) and the
 extract task reads them back. Only the extracted article travels to the dedup task, because storing it
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -38,7 +40,7 @@ from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.dedup.policy import DecisionPolicy
 from pipeline.errors import DeadlineExceeded, FetchError, HTTPStatusError, UnexpectedError
 from pipeline.ingest import steps
-from pipeline.records import Article, Link, Page
+from pipeline.records import Article, Link, Page, PageVersion
 from pipeline.settings import Settings, get_settings
 from pipeline.shared import keys
 from pipeline.store import Store, url_key
@@ -338,26 +340,27 @@ def discover_source(run_id: int, index: int, spec: str) -> int:
 def accept_page(run_id: int, source_id: int | None, page: Page) -> None:
     """A page in hand (fetched, or read from a WARC or file): store it and send it to extract.
 
-    As in the embedded runner (``steps.known_page``), a URL whose article is stored already is not
-    replaced: same bytes count as unchanged, other bytes as changed (with a warning).
+    As in the embedded runner (``steps.known_page``): same bytes are unchanged, an older record or a page taken
+    down is not applied, and other, newer content is stored and sent on as an update of its article (with the
+    stored version's content hash and fetch time, which the article's version history keeps).
     """
     proc = process()
     store, state = proc.store, proc.state(run_id)
     key = page_key(source_id, page.url)
     known = steps.known_page(store, page)
-    if known is not None:
-        if known.status == "unchanged":
-            state.mark_done(key, "unchanged")
-        elif state.once(f"changed:{key}"):
-            for stage, kind, message in known.warnings:
-                steps.record_warning(store, stage, kind, message, source="", url=page.url, source_id=source_id,
-                                     run_id=run_id)
-            state.mark_done(key, "changed")
+    kwargs: dict[str, Any] = {}
+    if known is not None and known.status == "update":
+        previous = store.page_version(page.url)
+        kwargs = {"update_of": known.article_id,
+                  "previous": [previous.content_hash, previous.fetched_at.isoformat() if previous.fetched_at else None]
+                  if previous else None}
+    elif known is not None:
+        state.mark_done(key, known.status)
         finish_if_complete(store, state)
         return
     page_id = steps.store_page(store, page, source_id)
     extract_page.apply_async(kwargs={"run_id": run_id, "source_id": source_id, "page_id": page_id,
-                                     "url": page.url})
+                                     "url": page.url, **kwargs})
 
 
 @app.task(name="reprint.fetch_url", base=PageTask, bind=True, stage="fetch")
@@ -384,10 +387,12 @@ def fetch_url(self: PageTask, run_id: int, source_id: int | None, url: str, last
 
 
 @app.task(name="reprint.extract_page", base=PageTask, bind=True, stage="extract")
-def extract_page(self: PageTask, run_id: int, source_id: int | None, page_id: int, url: str) -> None:
-    """Extract the stored page's article and hand it to the dedup queue."""
+def extract_page(self: PageTask, run_id: int, source_id: int | None, page_id: int, url: str,
+                 update_of: int | None = None, previous: list[str | None] | None = None) -> None:
+    """Extract the stored page's article and hand it to the dedup queue (``update_of``: as a new version of
+    that stored article)."""
     proc = process()
-    if proc.store.article_for_page(page_id) is not None:
+    if update_of is None and proc.store.article_for_page(page_id) is not None:
         return  # a redelivery after the dedup task already stored it
     try:
         article, warnings = steps.extract_stored(proc.store, page_id, url)
@@ -396,21 +401,28 @@ def extract_page(self: PageTask, run_id: int, source_id: int | None, page_id: in
     except (Exception, SoftTimeLimitExceeded) as err:
         self.fail_page(run_id, source_id, url, err, "extract")
         return
+    extra = {"update_of": update_of, "previous": previous} if update_of is not None else {}
     dedup_article.apply_async(kwargs={"run_id": run_id, "source_id": source_id, "page_id": page_id, "url": url,
-                                      "article": article_to_json(article), "warnings": warnings})
+                                      "article": article_to_json(article), "warnings": warnings, **extra})
 
 
 @app.task(name="reprint.dedup_article", base=PageTask, bind=True, stage="dedup")
 def dedup_article(self: PageTask, run_id: int, source_id: int | None, page_id: int, url: str,
-                  article: dict[str, Any], warnings: list[list[str]] | None = None) -> int | None:
+                  article: dict[str, Any], warnings: list[list[str]] | None = None, update_of: int | None = None,
+                  previous: list[str | None] | None = None) -> int | None:
     """Fingerprint, match, verify and relate one article (``steps.dedup_article``); its cluster is decided
-    by the shared decision policy."""
+    by the shared decision policy. An update (``update_of``) replaces the stored article and re-decides its
+    cluster at once (``steps.update_article``)."""
     proc = process()
     state = proc.state(run_id)
     key = page_key(source_id, url)
+    notes = [tuple(w) for w in warnings or []]
     try:
-        result = steps.dedup_article(proc.dedup, page_id, article_from_json(article),
-                                     [tuple(w) for w in warnings or []])  # type: ignore[misc]
+        if update_of is not None:
+            result = steps.update_article(proc.dedup, update_of, article_from_json(article), notes,  # type: ignore[arg-type]
+                                          previous=_version(previous))
+        else:
+            result = steps.dedup_article(proc.dedup, page_id, article_from_json(article), notes)  # type: ignore[arg-type]
     except INFRA_ERRORS:
         raise
     except (Exception, SoftTimeLimitExceeded) as err:
@@ -420,7 +432,35 @@ def dedup_article(self: PageTask, run_id: int, source_id: int | None, page_id: i
         for stage, kind, message in result.warnings:
             steps.record_warning(proc.store, stage, kind, message, source="", url=url, source_id=source_id,
                                  run_id=run_id)
-    self.finish_page(run_id, source_id, url, "article", joined=bool(result.related), verified=result.verified)
+    outcome = {"stored": "article"}.get(result.status, result.status)
+    self.finish_page(run_id, source_id, url, outcome, joined=bool(result.related), verified=result.verified)
     return result.article_id
 
-__all__ = ["dedup_article", "discover_source", "extract_page", "fetch_url", "scheduled_ingest", "start_run"]
+
+def _version(previous: list[str | None] | None) -> PageVersion | None:
+    """The stored version an update replaces, as ``accept_page`` sent it ([content hash, fetched at ISO])."""
+    if not previous:
+        return None
+    fetched = datetime.fromisoformat(previous[1]) if previous[1] else None
+    return PageVersion(previous[0], fetched)
+
+@app.task(name="reprint.reprocess_batch", base=GuardedTask, autoretry_for=INFRA_ERRORS, retry_backoff=True,
+          retry_jitter=True, max_retries=None)
+def reprocess_batch(job: str, index: int, page_ids: list[int], run_id: int | None = None) -> None:
+    """Re-process one batch of stored pages (``pipeline.ingest.reprocess.reprocess_pages``, the embedded runner's
+    step) with this worker's deduplicator (the shared index, the workers' lock), and record the batch's report
+    in Redis for ``reprint reprocess --via celery``. A redelivered batch finds its pages done and changes
+    nothing; its report is written once (the first wins)."""
+    from pipeline.ingest.reprocess import reprocess_pages
+
+    proc = process()
+    report = reprocess_pages(proc.store, proc.dedup, list(page_ids), run_id=run_id)
+    key = keys.reprocess(proc.settings.redis_prefix, job)
+    pipe = proc.redis.pipeline(transaction=True)
+    pipe.hsetnx(key, str(index), json.dumps(report.as_dict(touched=True)))
+    pipe.expire(key, 7 * 24 * 3600)
+    pipe.execute()
+
+
+__all__ = ["dedup_article", "discover_source", "extract_page", "fetch_url", "reprocess_batch", "scheduled_ingest",
+           "start_run"]

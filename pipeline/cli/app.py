@@ -1,6 +1,7 @@
 """The ``reprint`` command line, built here and only here.
 
-Commands are plain functions in their own modules (``ingest.py``: the main job; ``read.py``: serve, status;
+Commands are plain functions in their own modules (``ingest.py``: the main job; ``living.py``: reprocess,
+reviews, forget, tombstones, prune; ``read.py``: serve, status;
 ``ops.py``: migrate, index; ``workers.commands``: the distributed deployment's worker, beat, dead letters),
 each listing them in ``COMMANDS`` (and sub-apps in ``GROUPS``). This module registers them in that order;
 no other module touches the app. ``ingest --via`` picks a runner from ``pipeline.cli.ingest.RUNNERS``.
@@ -26,7 +27,8 @@ app = typer.Typer(
 )
 
 #: The modules whose commands make up ``reprint``, in the order ``--help`` lists them.
-COMMAND_MODULES = ("pipeline.cli.ingest", "pipeline.cli.read", "pipeline.cli.ops", "workers.commands")
+COMMAND_MODULES = ("pipeline.cli.ingest", "pipeline.cli.living", "pipeline.cli.read", "pipeline.cli.ops",
+                   "workers.commands")
 
 
 @app.callback()

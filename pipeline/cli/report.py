@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.records import IngestSummary
+from pipeline.records import IngestSummary, ReprocessReport
 from pipeline.store import ArticleRow, Store
 
 #: Errors listed one by one in the summary before it only gives counts.
@@ -40,8 +40,10 @@ def render_summary(summary: IngestSummary, console: Console) -> None:
     table.add_row("pages seen", str(summary.pages_seen))
     table.add_row("articles stored", str(summary.articles))
     table.add_row("unchanged", str(summary.unchanged))
-    if summary.changed:
-        table.add_row("changed (kept stored)", str(summary.changed))
+    for label, value in (("updated", summary.updated), ("older (not applied)", summary.older),
+                         ("forgotten (skipped)", summary.forgotten)):
+        if value:
+            table.add_row(label, str(value))
     table.add_row("joined a cluster", str(summary.joined))
     table.add_row("articles in database", str(summary.articles_total))
     table.add_row("clusters", f"{summary.clusters} ({summary.multi_clusters} with copies)")
@@ -68,6 +70,56 @@ def render_summary(summary: IngestSummary, console: Console) -> None:
     if summary.failed_sources:
         console.print(Text(f"{len(summary.failed_sources)} source(s) had errors: "
                            + ", ".join(sorted(summary.failed_sources)), style="red"))
+
+
+def render_reprocess(report: ReprocessReport, console: Console) -> None:
+    """What a re-processing changed: pages whose text changed, cluster moves, canonical changes, flags gained and
+    lost; then the first pages whose text changed."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("pages", str(report.pages) + (f" (resumed after page {report.resumed_at})"
+                                                if report.resumed_at else ""))
+    table.add_row("unchanged", str(report.unchanged))
+    table.add_row("text changed", str(report.text_changed))
+    if report.added:
+        table.add_row("articles added", str(report.added))
+    table.add_row("relations changed", str(report.relations_changed))
+    table.add_row("cluster moves", str(report.cluster_moves))
+    table.add_row("canonical changes", str(report.canonical_changes))
+    table.add_row("flags gained", _counts(report.flags_gained) or "none")
+    table.add_row("flags lost", _counts(report.flags_lost) or "none")
+    if report.pruned:
+        table.add_row("skipped (HTML pruned)", Text(str(report.pruned), style="yellow"))
+    table.add_row("failed", Text(str(report.failed), style="bold red" if report.failed else "green"))
+    table.add_row("time", f"{report.elapsed:.1f}s")
+    console.print(Panel(table, title="reprint reprocess", expand=False))
+    if report.pruned:
+        console.print(f"{report.pruned} page(s) were not re-processed: their raw HTML was pruned "
+                      "(reprint prune); their stored text and signatures are kept.", style="yellow")
+    if not report.changed:
+        console.print("nothing changed", style="green")
+    for url in report.changed_urls[:SHOWN_ERRORS]:
+        console.print(Text.assemble(("text changed ", "bold"), (url, "dim")))
+    if len(report.changed_urls) > SHOWN_ERRORS:
+        console.print(f"… and {report.text_changed - SHOWN_ERRORS} more (article_updated events on /changes)",
+                      style="dim")
+
+
+def render_reviews(rows: list[dict[str, Any]], console: Console) -> None:
+    """The operator reviews as a table: id, kind, pages, who and when, note, state."""
+    if not rows:
+        console.print("no reviews")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("id", "kind", "pages", "who / when", "note", "state"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        kind = r["kind"] + (f" {r['flag']} {'on' if r['on'] else 'off'}" if r["kind"] == "flag" else "")
+        state = Text(f"undone {r['undone_at']} by {r['undone_by']}", style="dim") if r["undone"] else Text(
+            "in force", style="green")
+        table.add_row(str(r["id"]), kind, "\n".join(r["urls"]), f"{r['who']}\n{r['at']}", r["note"] or "", state)
+    console.print(table)
 
 
 def _counts(counter: dict[str, int]) -> str:

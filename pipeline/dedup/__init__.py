@@ -1,6 +1,6 @@
 """Deduplication: fingerprint (MinHash kinds) → match (LSH candidates) → verify (alignment) → cluster
 (partition) → canonicalize (canonical election and spun / scraped flags with evidence), orchestrated by the
-``Deduplicator`` under one ``DecisionPolicy``.
+``Deduplicator`` under one ``DecisionPolicy``, with the operator reviews in force as constraints (``ReviewSet``).
 """
 
 from pipeline._lazy import lazy_exports
@@ -11,6 +11,7 @@ _EXPORTS = {
     "Deduplicator": "pipeline.dedup.deduplicator",
     "KINDS": "pipeline.dedup.fingerprint",
     "LSHIndex": "pipeline.dedup.index",
+    "ReviewSet": "pipeline.dedup.reviews",
     "align": "pipeline.dedup.verify",
     "decide": "pipeline.dedup.canonical",
     "estimate_jaccard": "pipeline.dedup.fingerprint",

@@ -5,27 +5,37 @@ relations, and therefore the clusters (``cluster.partition``), canonicals and fl
 the order in which pages arrive. The index and the lock around re-clustering are pluggable: in-process
 by default, shared (Redis, PostgreSQL) when workers on several machines add articles at once. When the
 clusters of related arrivals are decided is the ``DecisionPolicy``'s to say (``policy.py``).
+
+Living articles: ``update`` replaces a stored article (its index entries, its relations, verified again, and the
+cluster decisions around it), ``remove`` takes one down, and ``redecide`` re-decides the components of a few
+articles together (after a relation was dropped, a component may fall apart: its parts are decided in one call,
+so the part that keeps the cluster id is the biggest). Every decision applies the operator reviews in force
+around ``partition`` and ``decide`` (``reviews.ReviewSet``). All of it touches the article's own index entries,
+relations and component, never the rest of the store.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pipeline.dedup.canonical import decide
 from pipeline.dedup.cluster import partition
 from pipeline.dedup.fingerprint import estimate_jaccard, fingerprint_tokens
-from pipeline.dedup.index import StoreLSHIndex, screen
+from pipeline.dedup.index import StoreLSHIndex, band_keys, screen
 from pipeline.dedup.panel import SMALL_CLUSTER, decide_large
 from pipeline.dedup.policy import DecisionPolicy
+from pipeline.dedup.reviews import EMPTY, ReviewSet
 from pipeline.dedup.verify import MIN_JACCARD3, spun_part, verify_articles
-from pipeline.records import Article, DedupOutcome, MemberDecision, PairVerdict, Signature
+from pipeline.records import Article, DedupOutcome, MemberDecision, PageVersion, PairVerdict, Signature
 from pipeline.settings import Settings, get_settings
 from pipeline.store import Store
 from pipeline.text import tokenize, trigram_set
+
+T = TypeVar("T")
 
 #: Judgments and relations kept for large clusters (entries, least recently used dropped first).
 MEMO_SIZE = 100_000
@@ -34,17 +44,36 @@ EXCERPT_CONTAINED = 0.8
 
 
 class LRUDict(OrderedDict):  # type: ignore[type-arg]
-    """A dict that forgets its least recently written entries past ``size``."""
+    """A dict keyed by pairs of article ids that forgets its least recently written entries past ``size``, and
+    every entry naming an article on demand (``drop``: an updated or removed article)."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
+        self._by_id: dict[int, set[Any]] = {}
 
     def __setitem__(self, key: Any, value: Any) -> None:
         super().__setitem__(key, value)
         self.move_to_end(key)
+        for i in key:
+            self._by_id.setdefault(i, set()).add(key)
         while len(self) > self.size:
-            self.popitem(last=False)
+            self._unlink(self.popitem(last=False)[0])
+
+    def _unlink(self, key: Any) -> None:
+        for i in key:
+            keys = self._by_id.get(i)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_id[i]
+
+    def drop(self, article_id: int) -> None:
+        """Forget every entry that names ``article_id``."""
+        for key in list(self._by_id.get(article_id, ())):
+            if key in self:
+                super().__delitem__(key)
+            self._unlink(key)
 
 
 class CandidateIndex(Protocol):
@@ -80,6 +109,16 @@ class Deduplicator:
         # large clusters (``panel``): members' judgments against their canonical, and computed relations
         self._judged: LRUDict[tuple[int, int], MemberDecision] = LRUDict(MEMO_SIZE)
         self._verdicts: LRUDict[tuple[int, int], PairVerdict] = LRUDict(MEMO_SIZE)
+        # where the store's content log stood when these caches were empty (``refresh``)
+        self._seen_content = store.content_changes()[0]
+
+    def refresh(self) -> None:
+        """Forget what this deduplicator remembers of articles another process updated or took down since it
+        last looked (the store's content log): a worker's caches outlive its tasks. Called before cached
+        articles are used; one primary-key range read, empty almost always."""
+        self._seen_content, changed = self.store.content_changes(self._seen_content)
+        for article_id in changed:
+            self._drop(article_id)
 
     @property
     def index(self) -> CandidateIndex:
@@ -145,9 +184,96 @@ class Deduplicator:
         if rolled_back is not None:  # the unit may have taken other articles' index writes with it
             rolled_back()
 
+    def _drop(self, article_id: int) -> None:
+        """An article changed or went: nothing this deduplicator remembers of it may be used again."""
+        self._articles.pop(article_id, None)
+        self._judged.drop(article_id)
+        self._verdicts.drop(article_id)
+
+    def _unindex(self, article_id: int, sig: Signature | None) -> None:
+        """Take an article out of its index buckets: the index in use (the shared one in Redis, for a worker) and
+        the store's own table (an embedded run's index; nothing to do when it holds nothing of the article)."""
+        if sig is None:
+            return
+        if isinstance(self._index, StoreLSHIndex):
+            self._index.remove(article_id, sig)  # its entries in memory and in the table
+            return
+        if self._index is not None:
+            self._index.remove(article_id, sig)  # type: ignore[attr-defined]
+        self.store.remove_bands(article_id, band_keys(sig, self.settings.num_perm))
+
+    def update(self, article_id: int, article: Article, *, reason: str = "update",
+               previous: PageVersion | None = None) -> DedupOutcome:
+        """Replace a stored article by a new version of it (an updated page, or a re-extraction).
+
+        The old version is kept (``Store.replace_article``), the new one re-fingerprinted; its entries in the
+        index are replaced, its relations verified again from its new candidates, and the clusters it was and is
+        now related to are re-decided at once: it may leave its cluster, join another, or become or stop being
+        canonical. ``article_updated`` is logged first, then the events of its consequences."""
+        self.refresh()
+        tokens = tokenize(article.text)
+        sig = fingerprint_tokens(tokens, self.settings.num_perm)
+        old_sig = self.store.signatures_of([article_id]).get(article_id)
+        # under the lock: content-log entries are written one at a time, so ``refresh`` never steps over one
+        with self._lock(), self.store.unit():
+            cluster_id, neighbours = self.store.replace_article(article_id, article, sig, reason=reason,
+                                                                previous=previous)
+            self._drop(article_id)
+            self._unindex(article_id, old_sig)
+            outcome = self._relate(article_id, cluster_id, article, tokens, sig)
+        outcome.changes = self.redecide({article_id} | neighbours)[1]
+        outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
+        return outcome
+
+    def remove(self, url: str, *, reason: str | None, who: str) -> tuple[int | None, list[dict[str, Any]]]:
+        """Take a stored page down (``Store.remove_article``: a tombstone, ``article_removed``) and re-decide what it
+        was related to. Returns (the article id removed or None when no page is stored for ``url``, changes)."""
+        found = self.store.article_by_url(url)
+        sig = self.store.signatures_of([found[0]]).get(found[0]) if found else None
+        keys = band_keys(sig, self.settings.num_perm) if sig is not None else None
+        with self._lock(), self.store.unit():
+            article_id, _cluster, related, _undone = self.store.remove_article(url, reason=reason, who=who,
+                                                                               band_keys=keys)
+            if article_id is None:
+                return None, []
+            self._drop(article_id)
+            self._dirty.discard(article_id)
+            changes = self._recluster(related)[0] if related else []
+        if isinstance(self._index, StoreLSHIndex):
+            self._index.remove(article_id)  # the entries it still held in memory (the table's went above)
+        elif self._index is not None and sig is not None:
+            self._index.remove(article_id, sig)  # type: ignore[attr-defined]
+        return article_id, changes
+
+    def redecide(self, seeds: set[int], write: Callable[[], T] | None = None) -> tuple[T | None, list[dict[str, Any]]]:
+        """Re-decide the components of ``seeds`` together, now, under the lock and in one transaction; ``write``
+        (a review, an undo) runs first in the same transaction. Returns (what ``write`` returned, changes)."""
+        with self._lock(), self.store.unit():
+            done = write() if write is not None else None
+            return done, (self._recluster(set(seeds))[0] if seeds else [])
+
+    def redecide_each(self, ids: Iterable[int], done: set[int]) -> list[dict[str, Any]]:
+        """Re-decide the component of every article of ``ids`` not in ``done`` (the articles already decided in
+        this pass), one component per lock; ``done`` grows by what was decided. An article with no relation and no
+        review, alone in its cluster, is left as it is: like a new article without a near-duplicate it is its own
+        canonical and was never decided (deciding it now would change its evidence, not what it is)."""
+        changes: list[dict[str, Any]] = []
+        for article_id in sorted(ids):
+            if article_id in done:
+                continue
+            with self._lock(), self.store.unit():
+                if self.store.isolated(article_id):
+                    more, component = [], {article_id}
+                else:
+                    more, component = self._recluster(article_id)
+            changes.extend(more)
+            done |= component | {article_id}
+        return changes
+
     def _relate(self, article_id: int, cluster_id: int, article: Article, tokens: Sequence[str],
                 sig: Signature) -> DedupOutcome:
         outcome = DedupOutcome(article_id, cluster_id)
+        self.refresh()
         # When the article was already stored (a redelivered task, a worker killed half-way), matching
         # runs again: every step from here is idempotent, so it completes what was cut short and
         # changes nothing that was already done.
@@ -205,33 +331,46 @@ class Deduplicator:
 
     def recluster(self, article_id: int) -> list[dict[str, Any]]:
         """Re-partition the related component of an article and re-decide each of its clusters."""
-        return self._recluster(article_id)[0]
+        return self._recluster({article_id})[0]
 
-    def _recluster(self, article_id: int) -> tuple[list[dict[str, Any]], set[int]]:
-        component, edges = self.store.component_edges(article_id)
+    def _recluster(self, seeds: int | set[int]) -> tuple[list[dict[str, Any]], set[int]]:
+        """Partition the components of ``seeds`` (one article, or several decided together) and decide each group,
+        with the reviews in force applied around partition and decide (``reviews.ReviewSet``)."""
+        self.refresh()
+        has_reviews = self.store.has_active_reviews()
+        component, edges = self.store.component_edges(seeds, links=has_reviews)
+        reviews = ReviewSet(self.store.active_reviews(component)) if has_reviews else EMPTY
+        used = reviews.constrain_edges(edges)
         if len(component) <= SMALL_CLUSTER:
             loaded = self.articles(component)
+            component = set(loaded)  # an article taken down since is no member of anything
             sizes = {i: len(t) for i, (_a, t) in loaded.items()}
-            groups = partition(sizes, {i: a.url for i, (a, _t) in loaded.items()}, edges,
+            groups = partition(sizes, {i: a.url for i, (a, _t) in loaded.items()}, used,
                                self._exact_compatibility(component))
         else:  # a big story: compatibility from the stored signatures, no text read for it
             sigs = self.store.signatures_of(component)
+            component = set(sigs)
             sizes = {i: sigs[i].n_tokens for i in component}
-            groups = partition(sizes, self.store.article_urls(component), edges,
+            groups = partition(sizes, self.store.article_urls(component), used,
                                self._estimated_compatibility(sigs))
-        cluster_ids = self.store.assign_clusters(groups)
+        groups = reviews.constrain_groups(groups)
         changes: list[dict[str, Any]] = []
+        cluster_ids = self.store.assign_clusters(groups, moves=changes)
         for group, cluster_id in zip(groups, cluster_ids, strict=True):
-            group_edges = {k: v for k, v in edges.items() if k[0] in group and k[1] in group}
+            group_edges = {k: v for k, v in used.items() if k[0] in group and k[1] in group}
             loaded = self.articles(group)
+            articles = {i: loaded[i][0] for i in group}
             if len(group) <= SMALL_CLUSTER:
-                decision = decide({i: loaded[i][0] for i in group}, group_edges, {i: loaded[i][1] for i in group})
+                decision = decide(articles, group_edges, {i: loaded[i][1] for i in group})
             else:
-                decision = decide_large({i: loaded[i][0] for i in group}, {i: sizes[i] for i in group},
+                decision = decide_large(articles, {i: sizes[i] for i in group},
                                         lambda i, loaded=loaded: loaded[i][1],
                                         lambda a, b, e=group_edges, loaded=loaded: self._verdict(a, b, e, loaded),
                                         self._judged)
-            changes.extend(self.store.apply_decision(cluster_id, decision))
+            if reviews:
+                decision = reviews.overrule(decision, articles, {i: len(loaded[i][1]) for i in group},
+                                            lambda a, b, e=group_edges, loaded=loaded: self._verdict(a, b, e, loaded))
+            changes.extend(self.store.apply_decision(cluster_id, decision, touch=bool(reviews.named() & group)))
         return changes, component
 
     def _exact_compatibility(self, component: set[int]) -> Callable[[int, int], bool]:

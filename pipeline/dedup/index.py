@@ -164,16 +164,19 @@ class StoreLSHIndex:
         keys = band_keys(sig, self.num_perm)
         found: set[int] = set()
         held: dict[int, int] = {}
+        indexed = article_id in self._recent_keys  # a redelivered article finds itself and is not added again
         for key, member in self.store.band_members(keys):  # type: ignore[attr-defined]
             if member != article_id:
                 found.add(member)
                 held[key] = held.get(key, 0) + 1
+            else:
+                indexed = True
         for key in keys:
             for member in self._recent.get(key, ()):
                 if member != article_id:
                     found.add(member)
                     held[key] = held.get(key, 0) + 1
-        if article_id not in self._recent_keys and article_id > self._through:
+        if not indexed:
             self._add(article_id, keys, held)
         if len(self._recent_keys) >= self.merge_every:
             self.merge()

@@ -118,14 +118,7 @@ class _Runner:
         for stage, kind, message in result.warnings:
             self.note(plan, steps.record_warning(self.store, stage, kind, message, source=plan.spec, url=page.url,
                                                  source_id=plan.source_id, run_id=self.summary.run_id))
-        if result.status == "stored":
-            self.summary.articles += 1
-            self.summary.joined += result.related > 0
-            self.summary.verified += result.verified
-        elif result.status == "changed":
-            self.summary.changed += 1
-        else:
-            self.summary.unchanged += 1
+        self.summary.count(result)
         if work.url is not None:
             steps.page_fetched(self.store, work.url, work.lastmod)
 

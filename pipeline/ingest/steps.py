@@ -10,11 +10,14 @@ acks) and its own bookkeeping (a summary in memory; a run state in Redis), never
     item_done(store, plan, item)            a WARC item handled: its checkpoint commits with it
     source_done(store, plan)                a source read to its end: the next read of a WARC starts afresh
     fetch_page(fetcher, store, url)      → Page, conditionally (ETag / Last-Modified of a stored article)
-    known_page(store, page)              → PageResult for a page stored already (304, same bytes, changed)
+    known_page(store, page)              → PageResult for a page known already (304, same bytes, an older
+                                           record, taken down) or ``update`` (its stored article must change)
     store_page(store, page, source_id)   → the page's id (safe when two workers store one URL at once)
     extract_stored(store, page_id)       → (Article, warnings) from the stored bytes
     dedup_article(dedup, page_id, ...)   → PageResult: fingerprint, match, verify, and the decision policy
-    ingest_page(page, store, dedup, ...) → PageResult: known_page, store, extract, dedup in one unit
+    update_article(dedup, article_id, …) → PageResult: a stored article replaced by a new version (or not, when
+                                           the extracted article is the same), its cluster re-decided
+    ingest_page(page, store, dedup, ...) → PageResult: known_page, store, extract, dedup (or update) in one unit
     page_fetched(store, url, lastmod)       a sitemap URL handled: skipped until its <lastmod> moves
     record_error / record_warning        → ErrorNote: the errors table, one kind mapping for every runner
 """
@@ -30,12 +33,20 @@ from sqlalchemy.exc import IntegrityError
 from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.errors import HTTPStatusError, SourceError, UnexpectedError, as_reprint_error
 from pipeline.extract.extractor import extract
-from pipeline.records import Article, DedupOutcome, ErrorNote, Page, PageResult, SourceItem, SourcePlan, Work
+from pipeline.records import (
+    Article,
+    DedupOutcome,
+    ErrorNote,
+    Page,
+    PageResult,
+    PageVersion,
+    SourceItem,
+    SourcePlan,
+    Work,
+)
 from pipeline.settings import Settings
 from pipeline.store import Store, content_hash
-
-#: The warning a page gets when its content changed since it was stored (the stored article is kept).
-PAGE_CHANGED = "content changed since the page was stored; the stored article is kept"
+from pipeline.store.codecs import naive_utc
 
 
 # --- sources --------------------------------------------------------------------------------------
@@ -112,20 +123,25 @@ async def fetch_page(fetcher: Any, store: Store, url: str) -> Page:
 
 
 def known_page(store: Store, page: Page) -> PageResult | None:
-    """What to do with a page already known: ``unchanged`` (304 or the same bytes), ``changed`` (kept, with
-    a warning), or None when it must be stored and processed. Raises for an HTTP error status."""
+    """What to do with a page already known: ``unchanged`` (304 or the same bytes), ``older`` (a record older
+    than the stored version, e.g. an earlier WARC: not applied), ``forgotten`` (taken down, not ingested again
+    unless allowed), ``update`` (other content, newer: its stored article must be updated), or None when it is
+    new and must be stored and processed. Raises for an HTTP error status."""
     if page.status == 304:
         return PageResult("unchanged")
     if page.status >= 400:
         raise HTTPStatusError(f"HTTP status {page.status}", url=page.url, status=page.status)
     state = store.stored_page(page.url)
-    if state is None or state[2] is None:
+    if state is None:
+        return PageResult("forgotten") if store.is_forgotten(page.url) else None
+    if state[2] is None:
         return None
-    article_id = state[2]
+    article_id, stored_at = state[2], state[3]
     if state[1] == content_hash(page.body):
         return PageResult("unchanged", article_id)
-    # Replacing a stored article would orphan its cluster relations; keep it and say so.
-    return PageResult("changed", article_id, warnings=[("ingest", "PageChanged", PAGE_CHANGED)])
+    if page.fetched_at is not None and stored_at is not None and naive_utc(page.fetched_at) < stored_at:
+        return PageResult("older", article_id)
+    return PageResult("update", article_id)
 
 
 def store_page(store: Store, page: Page, source_id: int | None) -> int:
@@ -167,8 +183,37 @@ def dedup_article(dedup: Deduplicator, page_id: int, article: Article,
                       verified=outcome.candidates)
 
 
+def update_article(dedup: Deduplicator, article_id: int, article: Article,
+                   warnings: list[tuple[str, str, str]] | None = None, *, previous: PageVersion | None = None,
+                   reason: str = "update") -> PageResult:
+    """Replace a stored article by a new version (``Deduplicator.update``): ``updated``, or ``unchanged`` when the
+    new content gives exactly the stored article (a page whose markup changed around the same text). A second
+    delivery of the same update finds the new version stored and is ``unchanged``."""
+    if dedup.store.same_article(article_id, article):
+        return PageResult("unchanged", article_id, warnings=list(warnings or []))
+    outcome = dedup.update(article_id, article, reason=reason, previous=previous)
+    return PageResult("updated", article_id, outcome.cluster_id, outcome.related, list(warnings or []),
+                      verified=outcome.candidates, changes=outcome.changes)
+
+
+def update_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | None, article_id: int) -> PageResult:
+    """A stored page came back with other, newer content: store it, re-extract, and update its article. A new
+    version that holds no article keeps the new bytes and the stored article, and the error is raised."""
+    previous = store.page_version(page.url)
+    try:
+        article, warnings = extract_page(page)
+    except Exception:
+        with contextlib.suppress(Exception):
+            store.add_page(page, source_id)
+        raise
+    with store.unit():
+        store.add_page(page, source_id)
+        return update_article(dedup, article_id, article, warnings, previous=previous)
+
+
 def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | None) -> PageResult:
-    """Store, extract and deduplicate one page, unless it is stored already with the same bytes.
+    """Store, extract and deduplicate one page, unless it is stored already with the same bytes; a stored page
+    with newer content updates its article (``update_page``).
 
     One unit (a savepoint inside a runner's batch): the page, its article and its relations commit
     together. A page that holds no article is kept (to re-extract later) and the error is raised for the
@@ -176,6 +221,8 @@ def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | 
     """
     known = known_page(store, page)
     if known is not None:
+        if known.status == "update" and known.article_id is not None:
+            return update_page(page, store, dedup, source_id, known.article_id)
         return known
     result: PageResult | None = None
     try:

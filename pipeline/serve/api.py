@@ -6,8 +6,10 @@ dashboards use ``/articles``, ``/clusters``, ``/runs`` and ``/metrics``. Every e
 (re-run a source, dead letters) go to whatever the distributed deployment plugs in as an ``AdminBackend``;
 ``pipeline/`` itself never imports Celery, so without a broker they answer 503 with a problem saying so.
 
-The app is assembled by ``create_app`` from a few route groups: articles and clusters, the changes feed, runs
-and sources, operations (status, metrics, health), admin; the two hot listings also get a fast path
+The app is assembled by ``create_app`` from a few route groups: articles (and their versions) and clusters, the
+changes feed, runs and sources, operations (status, metrics, health), admin, and the living-article admin routes
+(``/admin/reviews``, ``/admin/forget``, ``/admin/tombstones``: the library's own work, no broker needed); the two
+hot listings also get a fast path
 (``fast.py``). Every bound on a parameter is in ``limits.py``.
 """
 
@@ -41,17 +43,26 @@ from pipeline.serve.fast import install_fast_routes, json_body
 from pipeline.serve.models import (
     Article,
     ArticlePage,
+    ArticleVersions,
     ChangesPage,
     Cluster,
     DeadLetter,
+    FlagReview,
+    ForgetRequest,
+    ForgetResult,
+    MergeReview,
     ReplayRequest,
     ReplayResult,
     RerunAccepted,
     RerunRequest,
+    ReviewRequest,
     RunDetail,
     RunPage,
     SourceHealth,
+    Tombstone,
+    UndoRequest,
 )
+from pipeline.serve.models import Review as ReviewModel
 from pipeline.serve.problems import (
     ProblemError,
     error_responses,
@@ -61,6 +72,7 @@ from pipeline.serve.problems import (
 )
 from pipeline.serve.status import broker_url
 from pipeline.serve.ui import mount_ui
+from pipeline.serve.ui.reviews import ReviewBackend
 from pipeline.settings import Settings
 from pipeline.store import Store
 
@@ -255,6 +267,14 @@ def _article_routes(app: FastAPI, reads: _Reads, deps: list[Any]) -> None:
             raise not_found("article", article_id)
         return found
 
+    @app.get("/articles/{article_id}/versions", response_model=ArticleVersions, dependencies=deps,
+             responses=error_responses(401, 404, 422), summary="An article's current version and the ones it replaced")
+    def get_versions(article_id: Id) -> dict[str, Any]:
+        found = queries.article_versions(store, article_id)
+        if found is None:
+            raise not_found("article", article_id)
+        return found
+
     @app.get("/clusters/{cluster_id}", response_model=Cluster, dependencies=deps,
              responses=error_responses(401, 404, 422),
              summary="A cluster: every member with flags, evidence, similarity, and the canonical's history")
@@ -324,12 +344,76 @@ def _ops_routes(app: FastAPI, store: Store, settings: Settings, deps: list[Any],
         return {"ok": True, "latest_event": encode_cursor("e", queries.latest_event_id(store))}
 
 
-def _admin_routes(app: FastAPI, settings: Settings, admin: AdminBackend | None, unavailable: str | None) -> None:
+def _admin_access(settings: Settings) -> Callable[[HTTPAuthorizationCredentials | None], None]:
     def admin_access(credentials: AdminCredentials) -> None:
         if not settings.admin_token:
             raise ProblemError(403, "admin-disabled", "Forbidden",
                                "admin endpoints are disabled: set REPRINT_ADMIN_TOKEN to enable them")
         _check_token(settings.admin_token, credentials, "reprint-admin")
+
+    return admin_access
+
+
+def _operator(work: Callable[[], Any]) -> Any:
+    """Run a review or takedown: an unknown URL or review is a 404, a request that cannot be done a 422."""
+    try:
+        return work()
+    except LookupError as err:
+        raise ProblemError(404, "not-found", "Not found", str(err).strip("'\"")) from err
+    except ValueError as err:
+        raise ProblemError(422, "invalid-review", "Invalid request", str(err)) from err
+
+
+def _review_routes(app: FastAPI, store: Store, settings: Settings) -> None:
+    """The living-article admin endpoints: operator reviews and takedowns (issue 12). They need the admin token,
+    and no broker: the work is the library's (``pipeline.ingest.reviews``, ``pipeline.ingest.living``)."""
+    deps = [Depends(_admin_access(settings))]
+    errors = error_responses(400, 401, 403, 404, 422)
+    who_default = "admin (api)"
+
+    @app.get("/admin/reviews", response_model=list[ReviewModel], dependencies=deps,
+             responses=error_responses(401, 403, 422), summary="Operator reviews, oldest first (undone included)")
+    def list_reviews(url: Annotated[str | None, Query(min_length=1, max_length=limits.URL_QUERY_CHARS,
+                                                      description="only the reviews naming this page")] = None,
+                     ) -> list[dict[str, Any]]:
+        from pipeline.ingest import reviews
+
+        return reviews.list_reviews(store, url=url)
+
+    @app.post("/admin/reviews", response_model=ReviewModel, status_code=201, dependencies=deps, responses=errors,
+              summary="Apply a review: canonical, separate, merge or flag (it outranks the algorithm until undone)")
+    def apply_review(body: ReviewRequest) -> dict[str, Any]:
+        from pipeline.ingest import reviews
+
+        urls = list(body.urls) if isinstance(body, MergeReview) else [body.url]
+        flag, on = (body.flag, body.on) if isinstance(body, FlagReview) else (None, None)
+        return _operator(lambda: reviews.apply(store, body.kind, urls, flag=flag, on=on, who=body.who or who_default,
+                                               note=body.note, settings=settings))
+
+    @app.post("/admin/reviews/{review_id}/undo", response_model=ReviewModel, dependencies=deps, responses=errors,
+              summary="Undo a review")
+    def undo_review(review_id: Id, body: UndoRequest | None = None) -> dict[str, Any]:
+        from pipeline.ingest import reviews
+
+        who = (body.who if body else None) or who_default
+        return _operator(lambda: reviews.undo(store, review_id, who=who, settings=settings))
+
+    @app.post("/admin/forget", response_model=ForgetResult, dependencies=deps, responses=errors,
+              summary="Take a page down: its HTML, text and signature go; a tombstone keeps it out")
+    def forget(body: ForgetRequest) -> dict[str, Any]:
+        from pipeline.ingest import living
+
+        return _operator(lambda: living.forget(store, body.url, reason=body.reason, who=body.who or who_default,
+                                               settings=settings))
+
+    @app.get("/admin/tombstones", response_model=list[Tombstone], dependencies=deps,
+             responses=error_responses(401, 403), summary="Pages taken down")
+    def tombstones() -> list[dict[str, Any]]:
+        return store.tombstones()
+
+
+def _admin_routes(app: FastAPI, settings: Settings, admin: AdminBackend | None, unavailable: str | None) -> None:
+    admin_access = _admin_access(settings)
 
     def need_admin() -> AdminBackend:
         if admin is None:
@@ -361,8 +445,10 @@ def _admin_routes(app: FastAPI, settings: Settings, admin: AdminBackend | None, 
 
 def create_app(store: Store, settings: Settings, *, admin: AdminBackend | None = None,
                admin_unavailable: str | None = None,
-               status_probe: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
-    """The API over ``store``. ``admin`` defaults to the workers' backend when a broker is configured."""
+               status_probe: Callable[[], dict[str, Any]] | None = None,
+               reviews: ReviewBackend | None = None, reviews_unavailable: str | None = None) -> FastAPI:
+    """The API over ``store``. ``admin`` defaults to the workers' backend when a broker is configured; the web UI's
+    ``reviews`` to the library's review functions (``reviews_unavailable``: a reason to show instead)."""
     from pipeline.serve.metrics import Metrics
 
     if admin is None and admin_unavailable is None:
@@ -391,11 +477,12 @@ def create_app(store: Store, settings: Settings, *, admin: AdminBackend | None =
     _run_routes(app, store, deps)
     _ops_routes(app, store, settings, deps, metrics, status_probe)
     _admin_routes(app, settings, admin, admin_unavailable)
+    _review_routes(app, store, settings)
     install_fast_routes(app, token=settings.api_token, article_page=reads.article_page,
                         changes_page=reads.changes_page)
     if reads.sqlite:
         queries.ensure_read_indexes(store)
-    mount_ui(app, store, settings, status_probe=status_probe)
+    mount_ui(app, store, settings, status_probe=status_probe, reviews=reviews, reviews_unavailable=reviews_unavailable)
     return app
 
 

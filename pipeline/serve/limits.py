@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.dedup.reviews import NOTE_MAX
+
 
 @dataclass(frozen=True, slots=True)
 class PageSize:
@@ -27,3 +29,12 @@ SITE_CHARS = 500
 QUERY_CHARS = 200
 #: Errors listed with one run.
 RUN_ERRORS = 200
+#: Characters of a review's or a takedown's note / reason.
+NOTE_CHARS = NOTE_MAX
+#: Characters of a page URL in an admin request's body.
+URL_CHARS = 8192
+#: Characters of a page URL as a query parameter (``/admin/reviews?url=``): bounded like ``site``, so a request line
+#: stays within what the server reads.
+URL_QUERY_CHARS = 1000
+#: Characters of who made a review.
+WHO_CHARS = 200

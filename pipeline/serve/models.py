@@ -3,9 +3,11 @@ against. Limits on request fields come from ``limits.py``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from pipeline.serve.limits import NOTE_CHARS, URL_CHARS, WHO_CHARS
 
 
 class ArticleSummary(BaseModel):
@@ -54,7 +56,8 @@ class Event(BaseModel):
     cursor: str = Field(description="Resumes the feed right after this event.")
     at: str | None
     type: str = Field(description="article_added, canonical_status, canonical_changed, flags_changed, "
-                                  "clusters_merged, cluster_split")
+                                  "clusters_merged, cluster_split, article_updated, article_removed, "
+                                  "review_applied, review_undone")
     cluster_id: int | None
     article_id: int | None
     data: dict[str, Any]
@@ -146,3 +149,108 @@ class ReplayRequest(BaseModel):
 
 class ReplayResult(BaseModel):
     replayed: int
+
+
+class ArticleVersion(BaseModel):
+    version: int
+    content_hash: str | None = Field(description="The page's content hash when this version was current.")
+    fetched_at: str | None
+    replaced_at: str | None = Field(description="When a newer version replaced it (null: the current one).")
+    title: str
+    text_length: int
+    text_hash: str
+    n_tokens: int
+    reason: str | None = Field(description="update (the page changed) or reprocess (re-extracted).")
+
+
+class ArticleVersions(BaseModel):
+    article_id: int
+    url: str
+    current: ArticleVersion
+    versions: list[ArticleVersion] = Field(description="The earlier versions, oldest first.")
+
+
+class _ReviewFields(BaseModel):
+    note: str | None = Field(None, max_length=NOTE_CHARS)
+    who: str | None = Field(None, min_length=1, max_length=WHO_CHARS, description="Default: admin (api).")
+
+
+class CanonicalReview(_ReviewFields):
+    kind: Literal["canonical"]
+    url: str = Field(min_length=1, max_length=URL_CHARS, description="This page is its cluster's canonical.")
+
+
+class SeparateReview(_ReviewFields):
+    kind: Literal["separate"]
+    url: str = Field(min_length=1, max_length=URL_CHARS, description="Take this page out of its cluster.")
+
+
+class MergeReview(_ReviewFields):
+    kind: Literal["merge"]
+    urls: list[Annotated[str, Field(min_length=1, max_length=URL_CHARS)]] = Field(
+        min_length=2, max_length=2, json_schema_extra={"uniqueItems": True},
+        description="Two different pages that are one article.")
+
+    @field_validator("urls")
+    @classmethod
+    def _two_pages(cls, urls: list[str]) -> list[str]:
+        if len(set(urls)) != len(urls):
+            raise ValueError("a page cannot be merged with itself")
+        return urls
+
+
+class FlagReview(_ReviewFields):
+    kind: Literal["flag"]
+    url: str = Field(min_length=1, max_length=URL_CHARS)
+    flag: Literal["spun", "scraped"]
+    on: bool = Field(description="Set the flag (true) or clear it (false).")
+
+
+#: ``POST /admin/reviews``: one of the four kinds, told apart by ``kind``.
+ReviewRequest = Annotated[CanonicalReview | SeparateReview | MergeReview | FlagReview, Field(discriminator="kind")]
+
+
+class Review(BaseModel):
+    id: int
+    kind: str
+    urls: list[str]
+    article_ids: list[int]
+    flag: str | None
+    on: bool | None
+    who: str
+    note: str | None
+    at: str | None
+    undone: bool
+    undone_at: str | None
+    undone_by: str | None
+    changes: int | None = Field(None, description="Changes the review (or its undo) made to decisions.")
+    cluster_id: int | None = None
+
+
+class UndoRequest(BaseModel):
+    who: str | None = Field(None, min_length=1, max_length=WHO_CHARS, description="Default: admin (api).")
+
+
+class ForgetRequest(BaseModel):
+    url: str = Field(min_length=1, max_length=URL_CHARS)
+    reason: str | None = Field(None, max_length=NOTE_CHARS)
+    who: str | None = Field(None, min_length=1, max_length=WHO_CHARS, description="Default: admin (api).")
+
+
+class Tombstone(BaseModel):
+    url: str
+    article_id: int | None
+    reason: str | None
+    who: str
+    at: str | None
+    allowed: bool
+    allowed_at: str | None
+
+
+class ForgetResult(BaseModel):
+    url: str
+    forgotten: bool = Field(description="false: the page was forgotten already (nothing was done).")
+    already: bool
+    article_id: int | None
+    changes: int
+    tombstone: Tombstone | None

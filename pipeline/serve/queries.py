@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 #: The flags a client may filter on; anything else is a 422, not an empty page.
 KNOWN_FLAGS = ("spun", "scraped")
 #: Event types that belong to a cluster's canonical history.
-HISTORY_TYPES = ("article_added", "canonical_changed", "canonical_status", "clusters_merged", "cluster_split")
+HISTORY_TYPES = ("article_added", "canonical_changed", "canonical_status", "clusters_merged", "cluster_split",
+                 "article_updated", "article_removed", "review_applied", "review_undone")
 
 
 def _like_escape(text: str) -> str:
@@ -289,6 +290,23 @@ def get_article(store: Store, article_id: int) -> dict[str, Any] | None:
         return out
 
 
+def article_versions(store: Store, article_id: int) -> dict[str, Any] | None:
+    """The article's current version and the earlier ones it replaced (oldest first), or None."""
+    from pipeline.store.living import text_hash
+
+    with store.session() as s:
+        row = s.execute(select(ArticleRow.id, ArticleRow.url, ArticleRow.title, ArticleRow.text, ArticleRow.n_tokens,
+                               ArticleRow.updated_at, PageRow.content_hash, PageRow.fetched_at)
+                        .join(PageRow, PageRow.id == ArticleRow.page_id).where(ArticleRow.id == article_id)).first()
+    if row is None:
+        return None
+    earlier = store.versions(article_id)
+    current = {"version": len(earlier) + 1, "content_hash": row.content_hash, "fetched_at": iso(row.fetched_at),
+               "replaced_at": None, "title": row.title or "", "text_length": len(row.text or ""),
+               "text_hash": text_hash(row.text or ""), "n_tokens": int(row.n_tokens or 0), "reason": None}
+    return {"article_id": row.id, "url": row.url, "current": current, "versions": earlier}
+
+
 def get_cluster(store: Store, cluster_id: int) -> dict[str, Any] | None:
     """Every member (flags, evidence, similarity to the canonical) and the cluster's canonical history.
 
@@ -401,8 +419,9 @@ def latest_event_id(store: Store) -> int:
 def mirror_from_events(events: Iterable[dict[str, Any]], canonical: set[int] | None = None) -> set[int]:
     """Apply feed events to a set of canonical article ids, as a downstream follower does.
 
-    article_added says whether the new article starts canonical; canonical_status flips one article.
-    Everything else (canonical_changed, clusters_merged, flags_changed) is informative and already implied.
+    article_added says whether the new article starts canonical; canonical_status flips one article;
+    article_removed (a takedown) drops it. Everything else (canonical_changed, clusters_merged, cluster_split,
+    flags_changed, article_updated, review_applied, review_undone) is informative and already implied.
     """
     state = set() if canonical is None else canonical
     for e in events:
@@ -410,7 +429,9 @@ def mirror_from_events(events: Iterable[dict[str, Any]], canonical: set[int] | N
         if aid is None:
             continue
         data = e.get("data") or {}
-        if e["type"] in ("article_added", "canonical_status"):
+        if e["type"] == "article_removed":
+            state.discard(aid)
+        elif e["type"] in ("article_added", "canonical_status"):
             if data.get("canonical"):
                 state.add(aid)
             else:
@@ -599,7 +620,8 @@ def store_totals(store: Store) -> dict[str, Any]:
 
 
 __all__ = [
-    "KNOWN_FLAGS", "ArticleFilter", "CursorError", "article_detail", "article_summary", "canonical_ids",
+    "KNOWN_FLAGS", "ArticleFilter", "CursorError", "article_detail", "article_summary", "article_versions",
+    "canonical_ids",
     "day_summary", "decode_cursor", "encode_cursor", "event_dict", "get_article", "get_cluster", "get_run",
     "latest_event_id", "list_articles", "list_changes", "list_runs",
     "mirror_from_events", "source_health", "store_totals",

@@ -4,6 +4,7 @@
     {prefix}:polite:{{host}}:...        per-host politeness (``host_gate.py``)
     {prefix}:cluster-lock               the re-clustering lock when the store is SQLite (``locks.py``)
     {prefix}:run:{id}[:pages|:done|...] one distributed run's state (``workers/runs.py``)
+    {prefix}:reprocess:{job}            one distributed re-processing's finished batches (``workers/tasks.py``)
     {prefix}:source-lock:{spec key}     a scheduled source being ingested (``workers/tasks.py``)
     {prefix}:deadletters                the dead-letter list; {prefix}:deliveries:{task id} its counters
     {prefix}:metrics:task_latency[:{task}]  the task-latency histogram (``latency.py``)
@@ -28,6 +29,11 @@ def cluster_lock(prefix: str) -> str:
 
 def run(prefix: str, run_id: int) -> str:
     return f"{prefix}:run:{run_id}"
+
+
+def reprocess(prefix: str, job: str) -> str:
+    """A hash: batch index → that batch's report (JSON), written by the worker that re-processed it."""
+    return f"{prefix}:reprocess:{job}"
 
 
 def source_lock(prefix: str, spec_key: str) -> str:

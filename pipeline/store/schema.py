@@ -2,8 +2,13 @@
 
 One schema serves SQLite (embedded) and PostgreSQL (distributed); Alembic migrations
 (``pipeline/store/migrations``) bring a PostgreSQL database to it, SQLite gets ``create_all``. Raw HTML is
-kept compressed so a page can be re-extracted without refetching; signatures are kept so an index can be
-rebuilt.
+kept compressed so a page can be re-extracted without refetching (``prune`` empties it past an age: an empty
+``html_gz`` means the HTML was pruned); signatures are kept so an index can be rebuilt.
+
+Living articles (issue 12) add tables only, never columns, so a SQLite store made before them gets them from
+``create_all``: ``article_versions`` (what an article was before an update), ``reviews`` (operator decisions that
+outrank the algorithm), ``tombstones`` (pages taken down, never re-ingested unless allowed) and
+``reprocess_checkpoints`` (how far a re-processing run has gone).
 """
 
 from __future__ import annotations
@@ -194,6 +199,73 @@ class SitemapLastmodRow(Base):
     url_key: Mapped[str] = mapped_column(String(40), primary_key=True)
     lastmod: Mapped[datetime] = mapped_column(DateTime)
     checked_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ArticleVersionRow(Base):
+    """An article as it was before an update replaced it: the page it came from (content hash, fetch time) and
+    what it said (title, text length, text hash). The text itself is not kept: the store serves the current one."""
+
+    __tablename__ = "article_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(Integer, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    fetched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text_length: Mapped[int] = mapped_column(Integer, default=0)
+    text_hash: Mapped[str] = mapped_column(String(40))
+    n_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(String(20))
+    replaced_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ReviewRow(Base):
+    """An operator's review (``pipeline.dedup.reviews``): in force from ``at`` until ``undone_at``.
+
+    The pages are kept by URL (and URL key) and by the article ids they resolved to, which is what the decisions
+    read: an article keeps its id through updates and re-processing, and a forgotten page closes its reviews."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    url_a: Mapped[str] = mapped_column(Text)
+    url_b: Mapped[str | None] = mapped_column(Text, nullable=True)
+    article_a: Mapped[int] = mapped_column(Integer, index=True)
+    article_b: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    flag: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    flag_on: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    who: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    undone_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class TombstoneRow(Base):
+    """A page taken down (``reprint forget``): its URL, when and why. Ingest skips the URL unless ``allowed``."""
+
+    __tablename__ = "tombstones"
+    url_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    article_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    who: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ReprocessCheckpointRow(Base):
+    """How far one re-processing (``reprint reprocess``, keyed by its options) has gone: the last page id whose
+    batch committed, and the counts so far. Deleted when the run reaches the end, so the next one starts afresh."""
+
+    __tablename__ = "reprocess_checkpoints"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_page_id: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 Index("ix_articles_canonical", ArticleRow.is_canonical, ArticleRow.id)

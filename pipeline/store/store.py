@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, create_engine, event, select, update
+from sqlalchemy import bindparam, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +31,7 @@ from pipeline.store.codecs import (
     row_to_article,
     url_key,
 )
+from pipeline.store.living import LivingStore
 from pipeline.store.schema import (
     FLAG_NAMES,
     ArticleRow,
@@ -100,8 +101,11 @@ class _OpenUnit(threading.local):
     conn: Connection | None = None
 
 
-class Store:
-    """The database behind one deployment; every method is its own transaction unless given a session."""
+class Store(LivingStore):
+    """The database behind one deployment; every method is its own transaction unless given a session.
+
+    The living articles' writes and reads (updates, reviews, takedowns, retention, re-processing) are in
+    ``living.LivingStore``, its base."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
@@ -136,10 +140,13 @@ class Store:
             .where(SignatureRow.article_id.in_(bindparam("ids", expanding=True))),
             "remove_bands": LSHBandRow.__table__.delete().where(
                 LSHBandRow.article_id == bindparam("a"), LSHBandRow.band_key.in_(bindparam("keys", expanding=True))),
-            "stored_page": select(pages.c.id, pages.c.content_hash, a.c.id)
+            "stored_page": select(pages.c.id, pages.c.content_hash, a.c.id, pages.c.fetched_at)
             .select_from(pages.outerjoin(a, a.c.page_id == pages.c.id))
             .where(pages.c.url_key == bindparam("k")),
         }
+
+    def _insert_for(self, bind: Connection | Engine) -> Any:
+        return _insert(bind)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -258,16 +265,16 @@ class Store:
             "last_modified": page.headers.get("last-modified"),
             "content_hash": content_hash(page.body),
             "html_gz": compress_html(page.body),
-            "fetched_at": page.fetched_at or utcnow(),
+            "fetched_at": naive_utc(page.fetched_at) if page.fetched_at else utcnow(),
         }
         with self._begin() as c:
             return int(c.execute(self._page_upsert, values).scalar_one())
 
-    def stored_page(self, url: str) -> tuple[int, str, int | None] | None:
-        """(page id, content hash, article id or None) of a stored URL, or None: one query per page."""
+    def stored_page(self, url: str) -> tuple[int, str, int | None, datetime | None] | None:
+        """(page id, content hash, article id or None, fetched at) of a stored URL, or None: one query per page."""
         with self._begin(read=True) as c:
             row = c.execute(self._stmts["stored_page"], {"k": url_key(url)}).first()
-        return (row[0], row[1], row[2]) if row else None
+        return (row[0], row[1], row[2], row[3]) if row else None
 
     def load_page(self, page_id: int) -> Page | None:
         """The stored page (bytes decompressed, headers as fetched), or None if it is gone."""
@@ -467,12 +474,14 @@ class Store:
             s.execute(PendingRow.__table__.delete().where(PendingRow.article_id.in_(ids)))
 
     def component_edges(
-        self, article_id: int, limit: int = 5000
+        self, article_id: int | Iterable[int], limit: int = 5000, *, links: bool = False
     ) -> tuple[set[int], dict[tuple[int, int], PairVerdict]]:
-        """The related component of an article and every verified relation inside it, in one transaction."""
+        """The related component of an article (or the union of several articles' components) and every verified
+        relation inside it, in one transaction. With ``links`` the walk also follows the merges of operator
+        reviews in force (forced relations, which have no verdict and are not returned)."""
         e = EdgeRow.__table__
-        seen = {article_id}
-        frontier = {article_id}
+        seen = {article_id} if isinstance(article_id, int) else set(article_id)
+        frontier = set(seen)
         found: dict[tuple[int, int], PairVerdict] = {}
         with self._begin() as c:
             while frontier and len(seen) < limit:
@@ -481,59 +490,103 @@ class Store:
                                  .where(e.c.a_id.in_(ids) | e.c.b_id.in_(ids))).all()
                 for a_id, b_id, relation, similarity, data in rows:
                     found[(a_id, b_id)] = edge_verdict(relation, similarity, data)
-                nxt = {x for r in rows for x in (r[0], r[1])} - seen
+                nxt = {x for r in rows for x in (r[0], r[1])}
+                if links:
+                    nxt |= {x for pair in self._merge_links(c, ids) for x in pair}
+                nxt -= seen
                 seen |= nxt
                 frontier = nxt
         return seen, {k: v for k, v in found.items() if k[0] in seen and k[1] in seen}
 
-    def assign_clusters(self, groups: list[set[int]]) -> list[int]:
+    def assign_clusters(self, groups: list[set[int]], moves: list[dict[str, Any]] | None = None) -> list[int]:
         """Give each group of articles a cluster id, keeping the ids they already hold where possible.
 
-        A group keeps the oldest id among its members' clusters that no bigger group took; clusters left
-        without members are marked merged into the group that absorbed them.
+        A cluster id stays with the group that holds most of its members (ties: the bigger group, then the one
+        with the smaller ids): a group keeps the oldest id it holds that way, else the oldest it holds that no
+        group kept, else it gets a new cluster (``cluster_split``). When groups only merge (a bulk ingest) every
+        cluster lies in one group, so a group keeps the oldest id among its members' clusters. Clusters left
+        without members are marked merged into the group that absorbed them. A cluster that also holds articles
+        outside these groups (the rest of a component split by an update, a takedown or a review, re-decided in
+        another call) is kept by the groups only if they hold its smallest member, so two calls never both keep
+        it. ``moves`` collects every article whose cluster changed (``cluster_moved``: old, new).
         """
         a, cl, ev = ArticleRow.__table__, ClusterRow.__table__, EventRow.__table__
         members = set().union(*groups) if groups else set()
+        order = sorted(range(len(groups)), key=lambda k: (-len(groups[k]), min(groups[k])))
         with self._begin() as c:
             current = dict(c.execute(select(a.c.id, a.c.cluster_id).where(a.c.id.in_(list(members)))).all())
-            taken: set[int] = set()
-            result: list[int] = []
-            for group in sorted(groups, key=lambda g: (-len(g), min(g))):
-                held = sorted({current[i] for i in group if current.get(i) is not None} - taken)
-                if held:
-                    cid = held[0]
-                else:
+            held_ids = sorted({v for v in current.values() if v is not None})
+            first = dict(c.execute(select(a.c.cluster_id, func.min(a.c.id)).where(a.c.cluster_id.in_(held_ids))
+                                   .group_by(a.c.cluster_id)).all()) if held_ids else {}
+            taken: set[int] = {cid for cid, smallest in first.items() if smallest not in members}
+            chosen = self._keep_ids(groups, order, current, taken)
+            result: dict[int, int] = {}
+            for k in order:
+                group = groups[k]
+                cid = chosen.get(k)
+                if cid is None:
                     now = utcnow()
                     cid = c.execute(cl.insert().values(size=len(group), created_at=now, updated_at=now)
                                     ).inserted_primary_key[0]
                     c.execute(ev.insert().values(at=now, type="cluster_split", cluster_id=cid,
                                                  data={"members": sorted(group)}))
-                taken.add(cid)
-                result.append(cid)
+                    taken.add(cid)
+                result[k] = cid
                 moved = [i for i in group if current.get(i) != cid]
                 if moved:
                     c.execute(update(a).where(a.c.id.in_(moved)).values(cluster_id=cid))
+                    if moves is not None:
+                        moves.extend({"type": "cluster_moved", "article_id": i, "old": current.get(i), "new": cid}
+                                     for i in sorted(moved))
                 absorbed = sorted({current[i] for i in group if current.get(i) is not None} - {cid})
                 for old in absorbed:
-                    if old in taken:
+                    if old in taken or first.get(old, -1) not in members:
                         continue
                     still = c.scalar(select(a.c.id).where(a.c.cluster_id == old).limit(1))
                     if still is None:
                         c.execute(update(cl).where(cl.c.id == old).values(merged_into=cid, size=0, canonical_id=None))
                         c.execute(ev.insert().values(at=utcnow(), type="clusters_merged", cluster_id=cid,
                                                      data={"merged": [old], "into": cid}))
-            order = sorted(range(len(groups)), key=lambda k: (-len(groups[k]), min(groups[k])))
-            by_group = dict(zip(order, result, strict=True))
-            return [by_group[k] for k in range(len(groups))]
+            return [result[k] for k in range(len(groups))]
 
-    def apply_decision(self, cluster_id: int, decision: ClusterDecision) -> list[dict[str, Any]]:
-        """Write the canonicalizer's verdict; log canonical moves and flag changes as events."""
+    @staticmethod
+    def _keep_ids(groups: list[set[int]], order: list[int], current: dict[int, int | None],
+                  taken: set[int]) -> dict[int, int]:
+        """group index → the cluster id it keeps (``assign_clusters``); ``taken`` grows by the ids kept."""
+        rank = {k: r for r, k in enumerate(order)}
+        share: dict[int, dict[int, int]] = {}
+        for k, group in enumerate(groups):
+            for i in group:
+                cid = current.get(i)
+                if cid is not None:
+                    share.setdefault(cid, {})[k] = share.get(cid, {}).get(k, 0) + 1
+        owner = {cid: min(counts, key=lambda k: (-counts[k], rank[k])) for cid, counts in share.items()}
+        chosen: dict[int, int] = {}
+        for k in order:  # the oldest cluster the group holds most of
+            own = sorted(cid for cid, o in owner.items() if o == k and cid not in taken)
+            if own:
+                chosen[k] = own[0]
+                taken.add(own[0])
+        for k in order:  # else the oldest it holds that nobody kept
+            if k not in chosen:
+                held = sorted({current[i] for i in groups[k] if current.get(i) is not None} - taken)
+                if held:
+                    chosen[k] = held[0]
+                    taken.add(held[0])
+        return chosen
+
+    def apply_decision(self, cluster_id: int, decision: ClusterDecision, *,
+                       touch: bool = False) -> list[dict[str, Any]]:
+        """Write the canonicalizer's verdict; log canonical moves and flag changes as events.
+
+        A decision that changes nothing writes nothing (a re-processing with unchanged code leaves every row as
+        it was); ``touch`` sets the cluster's ``updated_at`` anyway (a review shown on the cluster's page)."""
         a, cl, ev = ArticleRow.__table__, ClusterRow.__table__, EventRow.__table__
         changes: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         now = utcnow()
         with self._begin() as c:
-            old = c.scalar(select(cl.c.canonical_id).where(cl.c.id == cluster_id))
+            old, old_size = c.execute(select(cl.c.canonical_id, cl.c.size).where(cl.c.id == cluster_id)).one()
             ids = [m.article_id for m in decision.members]
             stored = {r[0]: (r[1] or [], r[2], r[3], r[4]) for r in c.execute(
                 select(a.c.id, a.c.flags, a.c.is_canonical, a.c.similarity, a.c.evidence).where(a.c.id.in_(ids)))}
@@ -543,7 +596,8 @@ class Store:
                 if sorted(flags) != sorted(m.flags) and (flags or m.flags):
                     events.append({"type": "flags_changed", "article_id": m.article_id,
                                    "data": {"old": list(flags), "new": list(m.flags)}})
-                    changes.append({"type": "flags_changed", "article_id": m.article_id, "flags": list(m.flags)})
+                    changes.append({"type": "flags_changed", "article_id": m.article_id, "flags": list(m.flags),
+                                    "old": list(flags)})
                 if bool(is_canonical) != m.canonical:
                     # per-article status: a follower of the feed mirrors the canonical set from these alone
                     events.append({"type": "canonical_status", "article_id": m.article_id,
@@ -559,11 +613,12 @@ class Store:
                 events.append({"type": "canonical_changed", "article_id": decision.canonical_id,
                                "data": {"old": old, "new": decision.canonical_id, "reason": decision.reason}})
                 changes.append({"type": "canonical_changed", "old": old, "new": decision.canonical_id,
-                                "reason": decision.reason})
+                                "reason": decision.reason, "cluster_id": cluster_id})
             if events:
                 c.execute(ev.insert(), [{"at": now, "cluster_id": cluster_id, **e} for e in events])
-            c.execute(update(cl).where(cl.c.id == cluster_id)
-                      .values(canonical_id=decision.canonical_id, size=len(ids), updated_at=now))
+            if touch or updates or events or old != decision.canonical_id or old_size != len(ids):
+                c.execute(update(cl).where(cl.c.id == cluster_id)
+                          .values(canonical_id=decision.canonical_id, size=len(ids), updated_at=now))
         return changes
 
     # reading ---------------------------------------------------------------------------------

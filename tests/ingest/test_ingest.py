@@ -113,16 +113,23 @@ def test_the_run_is_recorded_with_its_counts(tmp_path: Path, store: Store) -> No
         assert run.counts["articles"] == 2 and run.counts["errors"] == {"SourceError": 1}
 
 
-def test_a_changed_page_keeps_its_article_and_warns(tmp_path: Path, store: Store) -> None:
+def test_a_changed_page_updates_its_article_and_keeps_the_old_version(tmp_path: Path, store: Store) -> None:
     page = tmp_path / "story.html"
     page.write_bytes(original_page())
     first = run_ingest([str(page)], store, Settings(), progress=False)
     assert first.articles == 1
+    (article_id,) = [row.id for row in store.export_rows()]
+    old_text = store.articles([article_id])[article_id].text
     page.write_bytes(original_page().replace(b"four million", b"five million"))
     second = run_ingest([str(page)], store, Settings(), progress=False)
-    assert second.ok and second.articles == 0 and second.changed == 1
-    assert dict(second.warnings) == {"PageChanged": 1}
+    assert second.ok and second.articles == 0 and second.updated == 1 and not second.warnings
     assert store.counts()["articles"] == 1
+    assert "five million" in store.articles([article_id])[article_id].text
+    (version,) = store.versions(article_id)
+    assert version["version"] == 1 and version["text_length"] == len(old_text) and version["reason"] == "update"
+    # the same bytes again: a no-op, no second version
+    third = run_ingest([str(page)], store, Settings(), progress=False)
+    assert third.unchanged == 1 and third.updated == 0 and len(store.versions(article_id)) == 1
 
 
 def test_a_database_failure_aborts_cleanly_without_hanging(tmp_path: Path, store: Store,

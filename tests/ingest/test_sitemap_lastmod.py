@@ -92,7 +92,9 @@ def test_second_run_skips_urls_whose_lastmod_has_not_moved(http_server: Loopback
         serve_sitemap()
         third = run_ingest([http_server.url("/sitemap.xml")], store, settings(), progress=False)
         assert hits() == {"alpha": 1, "beta": 2, "gamma": 1, "delta": 3}
-        assert third.changed == 1 and third.unchanged == 3
+        assert third.updated == 1 and third.unchanged == 3
+        beta = next(row for row in list(store.export_rows()) if row.url == http_server.url("/beta"))
+        assert "Tuesday" in beta.text and len(store.versions(beta.id)) == 1
 
         # and beta's new lastmod is now the one on record
         fourth = run_ingest([http_server.url("/sitemap.xml")], store, settings(), progress=False)

@@ -3,8 +3,9 @@ store filled by ingesting made-up news pages (tests/support/newsroom.py): the cl
 and a scraped copy (swaps and lost link texts marked), stored ``<script>`` shown and never run, forged POSTs
 refused, sign-in, the review forms, the operations screen refreshing itself, and the pages without JavaScript.
 
-The review forms are tested against a recording ``ReviewBackend`` (the review store of issue 12 does not exist
-yet); the test that makes a copy canonical for real runs once ``pipeline.serve.ui.reviews.load_reviews`` finds it.
+The review forms are tested against a recording ``ReviewBackend`` (what each button sends), and for real against
+the library's review store (``pipeline.ingest.reviews``): a copy made canonical shows on the page and on
+``/changes``, and its undo puts the original back. A server without a review store says why and answers 503.
 """
 
 from __future__ import annotations
@@ -79,9 +80,10 @@ class Recorder:
 @dataclass
 class Servers:
     room: Newsroom
-    base: str  # the app as `reprint serve` runs it (no review store yet)
+    base: str  # the app as `reprint serve` runs it (with the library's review store)
     review_base: str  # the UI alone over the same store, with a recording review backend
     recorder: Recorder
+    unreviewed_base: str  # the app with no review store
 
     def cluster(self, name: str, member: str | None = None, base: str | None = None) -> str:
         path = f"{base or self.base}/ui/clusters/{self.room.clusters[name]}"
@@ -99,8 +101,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         recorder = Recorder()
         ui_only = FastAPI()
         mount_ui(ui_only, store, settings, reviews=recorder)
-        with serve_in_thread(create_app(store, settings)) as base, serve_in_thread(ui_only) as review_base:
-            yield Servers(room, base, review_base, recorder)
+        without = create_app(store, settings, reviews_unavailable="operator reviews are not available on this "
+                                                                    "server (no review store)")
+        with serve_in_thread(create_app(store, settings)) as base, serve_in_thread(ui_only) as review_base, \
+                serve_in_thread(without) as unreviewed_base:
+            yield Servers(room, base, review_base, recorder, unreviewed_base)
     finally:
         store.close()
 
@@ -263,11 +268,11 @@ def test_pages_work_without_javascript_and_from_the_keyboard(servers: Servers, c
 
 # --- signing in, CSRF, reviews ---------------------------------------------------------------------------------------
 def test_sign_in_sets_a_session_cookie_and_shows_what_an_admin_can_do(servers: Servers, page: Any) -> None:
-    page.goto(servers.cluster("tram_original", "tram_spun"))
+    page.goto(servers.cluster("tram_original", "tram_spun", base=servers.unreviewed_base))
     assert page.locator("#review").count() == 0, "without signing in a page shows no actions"
-    sign_in(page, servers.base, "/", token="not-the-token")
+    sign_in(page, servers.unreviewed_base, "/", token="not-the-token")
     assert "That token is not valid." in page.locator("main").inner_text()
-    sign_in(page, servers.base, f"/ui/clusters/{servers.room.clusters['tram_original']}")
+    sign_in(page, servers.unreviewed_base, f"/ui/clusters/{servers.room.clusters['tram_original']}")
     cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and ADMIN not in cookie["value"]
     assert page.evaluate("document.cookie") == "", "scripts cannot read the session"
@@ -277,7 +282,7 @@ def test_sign_in_sets_a_session_cookie_and_shows_what_an_admin_can_do(servers: S
     assert "Review actions are unavailable" in page.locator("#review").inner_text()
     assert page.locator("button", has_text="Make canonical").count() == 0
     csrf = page.locator("form[action='/ui/logout'] input[name=csrf]").get_attribute("value")
-    r = page.context.request.post(servers.base + "/ui/review", form={
+    r = page.context.request.post(servers.unreviewed_base + "/ui/review", form={
         "csrf": csrf, "kind": "canonical", "url": servers.room.url("tram_spun")})
     assert r.status == 503 and "operator reviews are not available" in html.unescape(r.text())
     with page.expect_navigation():
@@ -351,17 +356,35 @@ def test_the_review_forms_call_the_review_interface(servers: Servers, page: Any)
     assert page.locator("tbody tr").count() == 3
 
 
-@pytest.mark.skipif(load_reviews(None)[0] is None, reason="the review store (issue 12) is not there yet")  # type: ignore[arg-type]
 def test_making_a_copy_canonical_shows_on_the_page_and_on_changes(servers: Servers, page: Any) -> None:
+    assert load_reviews(servers.room.store)[0] is not None, "the library's review store is found"
     room = servers.room
     cursor = list_changes(room.store, limit=100000)[1]
     sign_in(page, servers.base, f"/ui/clusters/{room.clusters['tram_original']}?member={room.ids['tram_spun']}")
+    page.fill("#note", "the editor prefers this wording")
     with page.expect_navigation():
         page.locator("#review button", has_text="Make canonical").click()
+    assert re.fullmatch(r"Review #\d+ applied\.", page.locator(".notice").inner_text())
     row = page.locator("table.members tbody tr").filter(has_text="Fresh Angle")
     assert row.locator(".flag-canonical").count() == 1
-    events, _ = list_changes(room.store, after=cursor)
+    original = page.locator("table.members tbody tr").filter(has_text=room.url("tram_original"))
+    assert original.locator(".flag-canonical").count() == 0
+    assert "the editor prefers this wording" in page.locator("#reviews").inner_text()
+    events, cursor = list_changes(room.store, after=cursor)
+    types = [e["type"] for e in events]
+    assert types[0] == "review_applied" and events[0]["data"]["who"] == "editor (web)"
     assert any(e["type"] == "canonical_changed" and e["article_id"] == room.ids["tram_spun"] for e in events)
+    # undone from the review list: the original is the canonical again, and /changes says so
+    page.goto(f"{servers.base}/ui/reviews")
+    with page.expect_navigation():
+        page.locator("button", has_text="Undo #").first.click()
+    assert page.locator("tbody tr").first.locator("td[data-label=State]").inner_text() == "undone"
+    events, _ = list_changes(room.store, after=cursor)
+    assert events[0]["type"] == "review_undone"
+    assert any(e["type"] == "canonical_changed" and e["article_id"] == room.ids["tram_original"] for e in events)
+    page.goto(servers.cluster("tram_original", "tram_spun"))
+    original = page.locator("table.members tbody tr").filter(has_text=room.url("tram_original"))
+    assert original.locator(".flag-canonical").count() == 1
 
 
 # --- operations ------------------------------------------------------------------------------------------------------

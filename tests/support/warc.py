@@ -93,3 +93,16 @@ def write_dated(path: Path, *, gzip_records: bool = True) -> None:
         writer.write_record(record)
     path.write_bytes(buffer.getvalue())
 
+
+
+def write_dated_pages(path: Path, records: list[tuple[str, bytes, str]]) -> None:
+    """A WARC of (uri, HTML body, WARC-Date) response records."""
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    writer.write_record(writer.create_warcinfo_record(path.name, {"software": "reprint tests"}))
+    for uri, body, date in records:
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                           ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(uri, "response", payload=io.BytesIO(body), http_headers=http,
+                                                      warc_headers_dict={"WARC-Date": date}))
+    path.write_bytes(buffer.getvalue())

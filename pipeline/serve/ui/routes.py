@@ -43,6 +43,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from pipeline.serve.limits import NOTE_CHARS as NOTE_MAX
 from pipeline.serve.queries import KNOWN_FLAGS
 from pipeline.serve.ui import data
 from pipeline.serve.ui.auth import Session, Sessions
@@ -60,7 +61,6 @@ CLUSTERS_PER_PAGE = 50
 OPS_REFRESH_SECONDS = 5
 #: A form body larger than this is refused (the forms hold a token, a note and two URLs).
 MAX_FORM_BYTES = 64 * 1024
-NOTE_MAX = 2000
 #: Seconds a wrong token waits before its answer: slows down guessing without a lock-out to abuse.
 WRONG_TOKEN_DELAY = 0.5
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
