@@ -12,11 +12,12 @@
    date, 250+ words and 3+ in-body links from ../shared/corpora (Fundus, AEB, Readability; ``--per-corpus``
    of each), each given three "Related:" blocks and two captioned pictures (``furnish``), are copied by
    the second copy-maker (tests/support/copymaker.py) with each transformation alone and every pair of
-   them, at each strength. One cell is one ``reprint ingest DIR`` of the originals and their copies as
-   HTML files (one copy per original, so no cluster has a third version to vote with), then ``reprint
-   export``. Per cell: the share of copies grouped with their original, the share of clusters whose
-   canonical is the original, and precision / recall of the spun and scraped flags over originals and
-   copies (recall over the copies the copy-maker says are spun / scraped).
+   them, at each strength. One cell is one ``reprint ingest`` of a WARC of the originals (at their own
+   URLs) and their copies (on other sites), one copy per original, so no cluster has a third version to
+   vote with, then ``reprint export``. Per cell: the share of copies grouped with their original, the
+   share of copies whose original is their cluster's canonical, and precision / recall of the spun and
+   scraped flags over originals and copies (recall over the copies the copy-maker says are spun /
+   scraped).
 """
 
 from __future__ import annotations
@@ -47,7 +48,14 @@ from pipeline.text import shingles, tokenize
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.support.copymaker
 
-from tests.support.copymaker import STRENGTHS, TRANSFORMS, furnish, make_copy, read_story  # noqa: E402
+from tests.support.copymaker import (  # noqa: E402
+    STRENGTHS,
+    TRANSFORMS,
+    furnish,
+    make_copy,
+    read_story,
+    running_text,
+)
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -164,43 +172,51 @@ def _english(page: str, declared: str | None = None) -> bool:
     return lang.strip().lower().startswith("en")
 
 
-def matrix_originals(shared: Path, per_corpus: int) -> list[tuple[str, str]]:
-    """(name, html) of English news originals: a byline, a date, 250+ body words and 3+ in-body links."""
+def _page_url(page: str) -> str | None:
+    tree = lxml_html.document_fromstring(page)
+    for value in tree.xpath('//link[@rel="canonical"]/@href | //meta[@property="og:url"]/@content'):
+        if value.strip().startswith("http"):
+            return value.strip()
+    return None
+
+
+def matrix_originals(shared: Path, per_corpus: int) -> list[tuple[str, str, str]]:
+    """(name, html, url) of English news originals: a byline, a date, 250+ body words, 3+ in-body links."""
     corpora = shared / "corpora"
-    found: dict[str, list[tuple[str, str]]] = {"fundus": [], "aeb": [], "readability": []}
+    found: dict[str, list[tuple[str, str, str | None, str | None]]] = {"fundus": [], "aeb": [], "readability": []}
     for line in (corpora / "fundus" / "fundus_flat.jsonl").open():
         row = json.loads(line)
         path = corpora / "fundus" / row["html"].replace("tests/resources/parser/", "")
         if path.exists():
-            found["fundus"].append((f"fundus-{path.name.split('.')[0]}", _read(path)))
-    for key in sorted(json.loads((corpora / "aeb" / "ground-truth.json").read_text())):
+            found["fundus"].append((f"fundus-{path.name.split('.')[0]}", _read(path), row["url"], None))
+    for key, row in sorted(json.loads((corpora / "aeb" / "ground-truth.json").read_text()).items()):
         path = corpora / "aeb" / "html" / f"{key}.html.gz"
         if path.exists():
-            found["aeb"].append((f"aeb-{key[:12]}", _read(path)))
+            found["aeb"].append((f"aeb-{key[:12]}", _read(path), row.get("url"), None))
     for folder in sorted((corpora / "readability").iterdir()):
         meta = folder / "expected-metadata.json"
         if folder.name.startswith(("wikipedia", "wikia")):
             continue  # encyclopaedia pages, not news
         if (folder / "source.html").exists() and meta.exists():
+            page = _read(folder / "source.html")
             lang = json.loads(meta.read_text()).get("lang")
-            found["readability"].append((f"readability-{folder.name}", _read(folder / "source.html"), lang))
-    chosen: list[tuple[str, str]] = []
+            found["readability"].append((f"readability-{folder.name}", page, _page_url(page), lang))
+    chosen: list[tuple[str, str, str]] = []
     for items in found.values():
         kept = 0
-        for name, page, *lang in items:
+        for name, page, url, lang in items:
             if kept >= per_corpus:
                 break
             try:
-                if not _english(page, lang[0] if lang else None):
+                if not _english(page, lang):
                     continue
                 story = read_story(page)
             except Exception:
                 continue
-            body = [b for b in story.blocks if b.kind in ("p", "li")]
-            words = sum(len(b.text.split()) for b in body)
-            links = sum(1 for b in body for seg in b.segments if seg.href)
+            words = sum(len(b.text.split()) for b in story.blocks if b.kind in ("p", "li"))
+            links = sum(1 for b in story.blocks if running_text(b) for seg in b.segments if seg.href)
             if story.byline and story.published and words >= 250 and links >= 3:
-                chosen.append((name, page))
+                chosen.append((name, page, url or f"https://{name.split('-')[0]}.example/{name}"))
                 kept += 1
     return chosen
 
@@ -212,19 +228,37 @@ def matrix_cells(transforms: tuple[str, ...] = TRANSFORMS) -> list[tuple[str, ..
 SITES = ("dailywire-feed", "newsbeat-now", "topreads-hub", "the-aggregator", "headline-digest", "viral-daily")
 
 
+def write_warc(path: Path, pages: list[tuple[str, str]]) -> None:
+    """(url, html) pages as WARC response records, as a crawl would have stored them."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with path.open("wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for url, page in pages:
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(page.encode()),
+                                                          http_headers=headers))
+
+
 def _cell(originals: list[tuple[str, str, str]], combo: tuple[str, ...], strength: str, tmp: Path) -> dict:
-    folder = tmp / f"{'+'.join(combo)}-{strength}"
-    folder.mkdir()
-    truth: dict[str, tuple[str, bool, bool]] = {}  # file stem → (group, spun, scraped)
-    for k, (name, page, _title) in enumerate(originals):
+    name_ = f"{'+'.join(combo)}-{strength}"
+    truth: dict[str, tuple[str, bool, bool]] = {}  # key (o / c + number) → (group, spun, scraped)
+    urls: dict[str, str] = {}
+    pages: list[tuple[str, str]] = []
+    for k, (name, page, url) in enumerate(originals):
         site = f"{SITES[k % len(SITES)]}.example"
         copy = make_copy(page, combo, strength=strength, seed=name, site=site)
-        (folder / f"o{k:03d}.html").write_text(page)
-        (folder / f"c{k:03d}.html").write_text(copy.html)
+        urls[f"o{k:03d}"], urls[f"c{k:03d}"] = url, f"https://www.{site}/story/{k:03d}"
+        pages += [(url, page), (urls[f"c{k:03d}"], copy.html)]
         truth[f"o{k:03d}"] = (name, False, False)
         truth[f"c{k:03d}"] = (name, copy.spun, copy.scraped)
-    export = ingest_and_export(folder, tmp / f"{folder.name}.db")
-    rows = {Path(r["url"]).stem: r for r in map(json.loads, export.open())}
+    write_warc(tmp / f"{name_}.warc.gz", pages)
+    export = ingest_and_export(tmp / f"{name_}.warc.gz", tmp / f"{name_}.db")
+    by_url = {r["url"]: r for r in map(json.loads, export.open())}
+    rows = {key: by_url[url] for key, url in urls.items() if url in by_url}
     out: dict = {"cell": "+".join(combo), "strength": strength, "copies": 0, "grouped": 0, "canonical": 0,
                  "missing": sorted(set(truth) - set(rows))}
     counts = {f: {"tp": 0, "fp": 0, "fn": 0} for f in ("spun", "scraped")}
@@ -289,15 +323,15 @@ def print_matrix(cells: list[dict]) -> None:
 def robustness_matrix(shared: Path, tmp: Path, per_corpus: int, jobs: int,
                       transforms: tuple[str, ...] = TRANSFORMS, strengths: tuple[str, ...] = STRENGTHS) -> list[dict]:
     chosen = matrix_originals(shared, per_corpus)
-    titles = [read_story(page).title for _name, page in chosen]
+    titles = [read_story(page).title for _name, page, _url in chosen]
     originals = []
-    for k, (name, page) in enumerate(chosen):
+    for k, (name, page, url) in enumerate(chosen):
         related = [(titles[(k + j) % len(titles)], f"https://related.example/story/{(k + j) % len(titles)}")
                    for j in (1, 2, 3)]
-        originals.append((name, furnish(page, related, seed=name), titles[k]))
+        originals.append((name, furnish(page, related, seed=name), url))
     share = ", ".join(f"{c} {sum(n.startswith(c) for n, *_ in originals)}" for c in ("fundus", "aeb", "readability"))
     print(f"== robustness matrix: {len(originals)} originals ({share}), one copy each per cell, "
-          "through reprint ingest DIR / reprint export")
+          "in one WARC per cell through reprint ingest / reprint export")
     work = [(combo, s) for combo in matrix_cells(transforms) for s in strengths]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         cells = list(pool.map(lambda cs: _cell(originals, cs[0], cs[1], tmp), work))

@@ -725,6 +725,15 @@ def _drop_link(segments: list[Segment], k: int, with_punctuation: bool) -> None:
         before.text = left[:-1]
 
 
+def running_text(block: Block) -> bool:
+    """A paragraph or item of prose (eight words or more, at most half of it link text), not a list of
+    links: where a scraper's in-body links are."""
+    if block.kind not in ("p", "li"):
+        return False
+    linked = sum(len(s.text) for s in block.segments if s.href)
+    return len(block.text.split()) >= 8 and 2 * linked <= len(block.text)
+
+
 def _tidy(block: Block) -> None:
     """Collapse the double spaces a removal leaves (a scraper's own HTML would show them as one)."""
     for seg in block.segments:
@@ -845,7 +854,7 @@ def make_copy(page_html: str, transforms: Iterable[str], *, strength: str = "med
 
     if "links" in chosen:
         rng = _rng(seed, "links")
-        places = [(b, k) for b, block in enumerate(story.blocks) if block.kind in ("p", "li")
+        places = [(b, k) for b, block in enumerate(story.blocks) if running_text(block)
                   for k, seg in enumerate(block.segments) if seg.href and seg.text.strip()]
         share, least = LINK_RATES[strength]
         count = min(len(places), max(least, math.ceil(share * len(places))))
