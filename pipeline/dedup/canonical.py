@@ -3,10 +3,19 @@
 Everything here is a function of the cluster's members and their verified relations, never of the
 order they arrived in, so re-running it after any arrival gives the same answer.
 
-- **spun**: across aligned one-word substitutions with another member, this member's words are
-  consistently rarer (see ``rarity``): decided from any two copies, no original needed.
-- **scraped**: against a fuller member, in-body link texts or short spans are missing, or the text
-  itself shows orphaned punctuation where link text was cut ("establishing a ."), or the byline is gone.
+- **spun**: across the rewrites aligned with another member (one-word swaps and short phrases put in
+  other words), this member's words are consistently rarer (see ``rarity``): decided from any two
+  copies, no original needed; or, with three or more versions, it deviates from the majority wording.
+  Evidence: rates, the rarity shift, samples of swaps and phrases, and the member(s) it was judged
+  against.
+- **scraped**: against one of the most original members, in-body link texts are missing where they
+  stood (found even when the words around the hole were swapped too), short spans are cut from running
+  text, or the text shows orphaned punctuation where link text was cut ("establishing a ."), in a
+  paragraph it shares with other versions; losses each short of its own threshold count together. A
+  dropped byline is enough on its own only for a copy that was not reworded: a spinner's page carries
+  its own template, so for a reworded copy the byline counts only beside other losses. Reordered clauses
+  and phrases rewritten shorter are not losses. Evidence: the losses (link texts, spans, orphans), the
+  swaps next to them, the member they were found against.
 - **canonical**: among unflagged members that are whole versions (not excerpts: at least half the longest),
   the one other members credit (rel=canonical, attribution links), then one that declares itself
   canonical, then the most complete (within 10% of the longest), then the earliest published date.
@@ -216,7 +225,8 @@ def _consensus_spun(ids: list[int], members: Mapping[int, _Member]) -> dict[int,
             continue
         found[i] = {"swap_rate": round(rate, 4), "swaps": len(devs), "versions": len(whole),
                     "rarity_shift": shift["mean"] if shift else None, "decided_by": "consensus",
-                    "sample": [list(p) for p in devs[:12]]}
+                    "against": sorted(members[j].article.url for j in whole if j != i),  # the majority's versions
+                    "sample": [[b, a] for a, b in devs[:12]]}  # [the majority's word, this one's]
     return found
 
 

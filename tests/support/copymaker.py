@@ -518,6 +518,18 @@ _JUNK = re.compile(r"newsletter|comment|promo|share|social|related|recommend|sig
                    r"sidebar|disclaimer|paywall|author-bio|tags\b", re.I)
 
 
+def _containers(tree) -> list:
+    """The body container and its like siblings: a story split into several sections of the same kind
+    (same tag and class) is read whole."""
+    best = _container(tree)
+    if best is None or not best.get("class"):
+        return [] if best is None else [best]
+    like = [el for el in tree.iter(best.tag) if el.get("class") == best.get("class")
+            and not any(a.get("class") == best.get("class") for a in el.iterancestors())
+            and any(len(_norm(p.text_content()).strip()) >= 40 for p in el.iter("p"))]
+    return like if best in like else [best]
+
+
 def _blocks(container) -> list[Block]:
     blocks: list[Block] = []
 
@@ -595,8 +607,7 @@ def read_story(page_html: str) -> Story:
     published = (_meta_content(tree, '//meta[@property="article:published_time"]/@content')
                  or _json_ld_field(tree, ["datePublished"]) or _meta_content(tree, "//time/@datetime"))
     language = (tree.get("lang") or "en").strip() or "en"
-    container = _container(tree)
-    blocks = _blocks(container) if container is not None else []
+    blocks = [b for part in _containers(tree) for b in _blocks(part)]
     body: list[Block] = []
     for block in blocks:
         text = block.text.strip()
