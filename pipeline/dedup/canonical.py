@@ -393,15 +393,16 @@ def _compare_losses(x: _Member, ref: _Member) -> dict[str, Any]:
         depth += differs[i]
         kept_before[i + 1] = kept_before[i] + (depth == 0)
 
-    def in_text(s: int, e: int, around: int = 0) -> bool:
-        """The hole lies inside a paragraph (or line) of which x kept words: verbatim ones outside the
-        regions, or ``around`` words x has in the hole's own region."""
+    def in_text(s: int, e: int, region: tuple[int, int], around: int = 0) -> bool:
+        """The hole ref[s:e] lies inside a paragraph (or line) of which x kept words: verbatim ones
+        outside the regions, or ``around`` words x has in the hole's own region (ref[region[0]:region[1]])
+        when that region does not take the whole paragraph."""
         if len(segment) < ref.size or s >= e:
             return False
         first = bisect.bisect_left(segment, segment[s])
         last = bisect.bisect_right(segment, segment[e - 1])
-        if first == s and last == e:
-            return False  # the whole paragraph is gone: a block
+        if region[0] <= first and last <= region[1]:
+            return False  # the whole paragraph is gone (x's words there belong elsewhere): a block
         return kept_before[last] - kept_before[first] + around >= 2
 
     regions = al.regions
@@ -475,7 +476,7 @@ def _compare_losses(x: _Member, ref: _Member) -> dict[str, Any]:
         budget = surplus
         cut: list[tuple[int, int, str]] = []
         for ls, le, text, covered, first in placed:
-            if root(first) == root(group[0]) and covered <= budget and in_text(ls, le, x_words):
+            if root(first) == root(group[0]) and covered <= budget and in_text(ls, le, (s, e), x_words):
                 cut.append((ls, le, text))
                 budget -= covered
         if cut and budget <= LINK_SLACK and x_words <= 2 * MAX_SUB:
@@ -498,7 +499,7 @@ def _compare_losses(x: _Member, ref: _Member) -> dict[str, Any]:
             if s > 0 and e < ref.size:
                 blocks += 1
             continue
-        if surplus < 2 or not in_text(s, e, x_words):
+        if surplus < 2 or not in_text(s, e, (s, e), x_words):
             continue  # one word is an edit; a whole paragraph is a block
         if moved(s, e, group):
             moved_spans += 1

@@ -6,9 +6,12 @@ The alignment is rapidfuzz's Levenshtein opcodes over word tokens. From it:
 - deleted runs are *lost spans*: what a scraper drops (link texts, bylines, blocks);
 - consecutive non-equal opcodes between two equal runs form one *region*: where the texts differ, with
   the swaps and the losses side by side (two cuts one matched word apart are one region: a lone word
-  matched across a longer cut is not an anchor). A region with more words of a than of b lost words of a, even
-  when the words around the hole were swapped too (Levenshtein often pairs a swapped neighbour with a
-  cut link's first word); ``canonical`` locates the losses inside regions.
+  matched across a longer cut is not an anchor). A region with more words of a than of b lost words
+  of a, even when the words around the hole were swapped too (Levenshtein often pairs a swapped
+  neighbour with a cut link's first word); ``canonical`` locates the losses inside regions;
+- a region of one to three words a side between verbatim runs is a *phrase rewrite* ("more than" →
+  "in excess of"); with the swaps it makes the *rewrites* a spinner leaves, and the rarity of both
+  sides says which one did the spinning.
 A pair is related when the shorter text is mostly covered by anchors plus substitutions, and the two
 share enough word 3-grams that distinct articles on one event (which share vocabulary and the odd
 quoted sentence) stay apart.

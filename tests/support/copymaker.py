@@ -526,7 +526,7 @@ def _containers(tree) -> list:
         return [] if best is None else [best]
     like = [el for el in tree.iter(best.tag) if el.get("class") == best.get("class")
             and not any(a.get("class") == best.get("class") for a in el.iterancestors())
-            and any(len(_norm(p.text_content()).strip()) >= 40 for p in el.iter("p"))]
+            and any(_norm(b.text_content()).strip() for b in el.iter(*_BLOCK_TAGS))]
     return like if best in like else [best]
 
 
