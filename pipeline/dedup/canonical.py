@@ -417,16 +417,20 @@ def _compare_losses(x: _Member, ref: _Member) -> dict[str, Any]:
         its counterpart) close to this place, in the same paragraph of x: a clause that moved."""
         near = regions[group[0]][2]
         words = rt[s:e]
+        # the hole sits between x's words near - 1 and near: at the end of one paragraph or the start of one
+        here = {paragraph_of_x(max(0, near - 1)), paragraph_of_x(near)}
         for j, (rs, re_, t, u) in enumerate(regions):
             if j in group or (u - t) - (re_ - rs) < 1 or min(abs(t - near), abs(u - near)) > MOVED_WITHIN:
                 continue
-            if paragraph_of_x(t) != paragraph_of_x(near) and paragraph_of_x(u - 1) != paragraph_of_x(near):
+            if paragraph_of_x(t) not in here and paragraph_of_x(u - 1) not in here:
                 continue
             found = LCSseq.similarity(words, xt[t:u])  # words in order, gaps allowed
-            # most of the words; or half of them where x has as many words to spare (the clause was spun
-            # after it moved: "he said" → "he stated")
+            # most of the words; or half of them where x has about as many words to spare (the clause was
+            # spun after it moved: "he said" → "he stated"). A long insertion (a title, a boilerplate
+            # block) is no landing place: a few words turn up in it by chance.
             spare = (u - t) - (re_ - rs)
-            if found * 3 >= 2 * len(words) or (found * 2 >= len(words) and spare >= len(words) - 1):
+            n = len(words)
+            if (found * 3 >= 2 * n and spare <= 2 * n + 3) or (found * 2 >= n and n - 1 <= spare <= n + 3):
                 return True
         return False
 
