@@ -274,6 +274,21 @@ class Alignment:
     swaps: list[tuple[str, str]]  # isolated one-word substitutions between two real words
     lost_a: list[tuple[int, int]]  # spans of a missing from b
     lost_b: list[tuple[int, int]]  # spans of b missing from a
+    # (a_start, a_end, b_start, b_end) of every run of non-equal opcodes between equal runs
+    regions: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # isolated rewrites of a short phrase into another ("more than" → "in excess of"): a spinner's
+    # other edit besides the one-word swap
+    phrases: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def unmatched_a(self) -> int:
+        """Words of a that no word of b stands for: the surplus of a over b summed over the regions."""
+        return sum(max(0, (e - s) - (u - t)) for s, e, t, u in self.regions)
+
+    @property
+    def unmatched_b(self) -> int:
+        return sum(max(0, (u - t) - (e - s)) for s, e, t, u in self.regions)
+
 
 @dataclass(frozen=True, slots=True)
 class SourcePlan:

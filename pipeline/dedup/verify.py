@@ -3,7 +3,15 @@
 The alignment is rapidfuzz's Levenshtein opcodes over word tokens. From it:
 - equal runs of three or more words are *anchors*: text the two share verbatim;
 - short replace blocks (≤ 3 words a side) between anchors are *substitutions*: what a spinner does;
-- deleted runs are *lost spans*: what a scraper drops (link texts, bylines, blocks).
+- deleted runs are *lost spans*: what a scraper drops (link texts, bylines, blocks);
+- consecutive non-equal opcodes between two equal runs form one *region*: where the texts differ, with
+  the swaps and the losses side by side (two cuts one matched word apart are one region: a lone word
+  matched across a longer cut is not an anchor). A region with more words of a than of b lost words
+  of a, even when the words around the hole were swapped too (Levenshtein often pairs a swapped
+  neighbour with a cut link's first word); ``canonical`` locates the losses inside regions;
+- a region of one to three words a side between verbatim runs is a *phrase rewrite* ("more than" →
+  "in excess of"); with the swaps it makes the *rewrites* a spinner leaves, and the rarity of both
+  sides says which one did the spinning.
 A pair is related when the shorter text is mostly covered by anchors plus substitutions, and the two
 share enough word 3-grams that distinct articles on one event (which share vocabulary and the odd
 quoted sentence) stay apart.
@@ -38,9 +46,20 @@ def align(a: Sequence[str], b: Sequence[str]) -> Alignment:
     swaps: list[tuple[str, str]] = []
     lost_a: list[tuple[int, int]] = []
     lost_b: list[tuple[int, int]] = []
+    regions: list[tuple[int, int, int, int]] = []
     ops = Levenshtein.opcodes(a, b)
     for k, op in enumerate(ops):
         la, lb = op.src_end - op.src_start, op.dest_end - op.dest_start
+        if op.tag != "equal":
+            if regions and regions[-1][1] == op.src_start and regions[-1][3] == op.dest_start:
+                regions[-1] = (regions[-1][0], op.src_end, regions[-1][2], op.dest_end)
+            elif (regions and la > lb and op.src_start - regions[-1][1] == 1 == op.dest_start - regions[-1][3]
+                  and regions[-1][1] - regions[-1][0] > regions[-1][3] - regions[-1][2]):
+                # two cuts one matched word apart: Levenshtein paired a lone word ("in", "the") across one
+                # longer cut, which is one loss
+                regions[-1] = (regions[-1][0], op.src_end, regions[-1][2], op.dest_end)
+            else:
+                regions.append((op.src_start, op.src_end, op.dest_start, op.dest_end))
         if op.tag == "equal":
             equal += la
             if la >= 3:
@@ -57,7 +76,34 @@ def align(a: Sequence[str], b: Sequence[str]) -> Alignment:
                 lost_a.append((op.src_start, op.src_end))
             if lb:
                 lost_b.append((op.dest_start, op.dest_end))
-    return Alignment(len(a), len(b), equal, anchored, sub_a, sub_b, subs, swaps, lost_a, lost_b)
+    return Alignment(len(a), len(b), equal, anchored, sub_a, sub_b, subs, swaps, lost_a, lost_b, regions,
+                     _phrases(a, b, regions))
+
+
+def _phrases(a: Sequence[str], b: Sequence[str], regions: list[tuple[int, int, int, int]]) -> list[tuple[str, str]]:
+    """Regions of one to three words a side (not a one-word swap), between verbatim runs of two or more
+    words, whose words are all real words: one phrase put in other words."""
+    out = []
+    for k, (s, e, t, u) in enumerate(regions):
+        la, lb = e - s, u - t
+        if not (1 <= la <= MAX_SUB and 1 <= lb <= MAX_SUB) or la == lb == 1:
+            continue
+        before = s - regions[k - 1][1] if k else s
+        after = (regions[k + 1][0] if k + 1 < len(regions) else len(a)) - e
+        if before < 2 or after < 2:
+            continue
+        x, y = a[s:e], b[t:u]
+        if all(w.isalpha() and (len(w) > 1 or w in _CLITICS) for w in (*x, *y)) and not set(x) & set(y):
+            out.append((" ".join(x), " ".join(y)))
+    return out
+
+
+_CLITICS = frozenset("tsdm")  # "doesn't" → doesn t: a contraction rewritten ("does not") is a rewrite too
+
+
+def _worded(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The pairs whose words mean something on their own (no contraction pieces): what rarity can weigh."""
+    return [(x, y) for x, y in pairs if not any(len(w) == 1 for w in (*x.split(), *y.split()))]
 
 
 def _isolated(ops, k: int) -> bool:
@@ -106,9 +152,15 @@ def verify(a_tokens: Sequence[str], b_tokens: Sequence[str], language: str | Non
         "swaps": len(al.swaps),
         "swap_rate": round(len(al.swaps) / aligned, 4) if aligned else 0.0,
         "substitution_sample": [list(p) for p in al.swaps[:SAMPLE]],
-        "rarity_shift": rarity_shift(al.swaps, language),
+        # swaps and phrase rewrites together: what a spinner changed, one place at a time
+        "rewrites": len(al.swaps) + len(al.phrases),
+        "rewrite_rate": round((len(al.swaps) + len(al.phrases)) / aligned, 4) if aligned else 0.0,
+        "phrase_sample": [list(p) for p in al.phrases[:SAMPLE]],
+        "rarity_shift": rarity_shift(al.swaps + _worded(al.phrases), language),
         "lost_a": len(al.lost_a),
         "lost_b": len(al.lost_b),
+        "unmatched_a": al.unmatched_a,
+        "unmatched_b": al.unmatched_b,
     }
     related = ratio >= MIN_RATIO and anchored_small >= MIN_ANCHORED and (
         (j3 >= MIN_JACCARD3 and cov_small >= MIN_COVERAGE)
@@ -146,9 +198,12 @@ def flipped(v: PairVerdict) -> PairVerdict:
     if shift:
         ev["rarity_shift"] = {**shift, "mean": -shift["mean"], "median": -shift["median"],
                               "rarer_a": shift["rarer_b"], "rarer_b": shift["rarer_a"]}
-    if "substitution_sample" in ev:
-        ev["substitution_sample"] = [[b, a] for a, b in ev["substitution_sample"]]
+    for key in ("substitution_sample", "phrase_sample"):
+        if key in ev:
+            ev[key] = [[b, a] for a, b in ev[key]]
     ev["lost_a"], ev["lost_b"] = ev.get("lost_b", 0), ev.get("lost_a", 0)
+    if "unmatched_a" in ev:
+        ev["unmatched_a"], ev["unmatched_b"] = ev.get("unmatched_b", 0), ev["unmatched_a"]
     return PairVerdict(v.relation, v.similarity, v.coverage_b, v.coverage_a, v.substitution_rate, ev)
 
 
