@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.errors import DeadlineExceeded, FetchError, HTTPStatusError, ReprintError, SourceError
-from pipeline.extract.extractor import extract
+from pipeline.extract import extract_isolated
 from pipeline.ingest.runner import PAGE_CHANGED, UnexpectedError, stored_verdict
 from pipeline.records import Article, Link, Page
 from pipeline.settings import Settings, get_settings
@@ -429,7 +429,7 @@ def extract_page(self: PageTask, run_id: int, source_id: int | None, page_id: in
         page = load_page(proc.store, page_id)
         if page is None:
             raise UnexpectedError(LookupError(f"page {page_id} is not in the store"), url=url, stage="extract")
-        article, warning = extract(page)
+        article, warning = extract_isolated(page, proc.settings)
     except INFRA_ERRORS:
         raise
     except (Exception, SoftTimeLimitExceeded) as err:

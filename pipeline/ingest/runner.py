@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from pipeline.dedup.deduplicator import Deduplicator, DedupOutcome
 from pipeline.errors import HTTPStatusError, ReprintError, SourceError
-from pipeline.extract.extractor import extract
+from pipeline.extract import extract_isolated
 from pipeline.records import Page
 from pipeline.settings import Settings
 from pipeline.store.store import Store, content_hash
@@ -175,7 +175,7 @@ def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | 
         return known
     outcome: DedupOutcome | None = None
     try:
-        article, warning = extract(page)
+        article, warning = extract_isolated(page, dedup.settings)
         with store.unit():  # the page, its article and its relations: one commit
             outcome = dedup.add(store.add_page(page, source_id), article)
     except Exception:
