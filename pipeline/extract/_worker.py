@@ -7,7 +7,7 @@ serves until told to stop or until the parent goes away.
 
 Messages (pickled, ``multiprocessing.connection`` framing) over that socket:
 
-    parent → worker   (limits, memory_bytes)                         once, first
+    parent → worker   (limits, memory_bytes, log_level)              once, first
     worker → parent   ("ready", rss, None, usage, False)             once, when it is ready
     parent → worker   a Page                                         or None: exit
     worker → parent   ("ok", article, warning, usage, False)
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import resource
 import signal
 import sys
@@ -108,10 +109,12 @@ def serve(conn: Connection, limits: ExtractLimits, memory_bytes: int | None) -> 
 
 
 def main(argv: list[str]) -> None:
-    """``FD``: serve on that socket; the limits and the memory cap come first, as one pickled message."""
+    """``FD``: serve on that socket; the limits, the memory cap and the parent's log level come first."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which then stops its workers
     conn = Connection(int(argv[0]))
-    limits, memory_bytes = conn.recv()
+    limits, memory_bytes, log_level = conn.recv()
+    if log_level is not None:  # the parent logs: so does the worker, at its level, to the stderr they share
+        logging.basicConfig(level=log_level, format="%(levelname)s %(name)s (extraction worker): %(message)s")
     with contextlib.suppress(Exception):
         extract(_WARM_UP, limits)
     gc.freeze()  # the modules and the warm-up's caches: never garbage, never walked again by the collector

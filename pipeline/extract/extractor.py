@@ -455,7 +455,8 @@ def extract(page: Page, limits: ExtractLimits = DEFAULT_LIMITS) -> tuple[Article
     notes.extend(cuts)
     if not paragraphs and facts["description"]:
         # last resort: a page with no readable body still has its summary; better than losing it
-        paragraphs = [_clean(facts["description"])[: limits.max_text_chars]]
+        description, _links, _cut = _cut_long_words(_clean(facts["description"]), [], limits.max_word_chars)
+        paragraphs = [description[: limits.max_text_chars]]
         notes.append("no article body found, kept the page description")
     if not paragraphs:
         raise EmptyPage("no article text found", url=page.url)

@@ -17,18 +17,19 @@ ExtractError subclasses, or an unexpected exception, as they are), plus three ou
 
 Either way the page alone fails: the next one gets a fresh worker, and the calling process never holds a
 page's tree, so its memory stays what it was. The caller keeps the page (the runners store it before
-they record the error), so ``reprocess`` can try it again.
+they record the error), so a later run of the source extracts it again.
 
 How:
 - Workers are persistent processes, one page at a time each, over a socket (the Page goes in, the
   Article or the error comes back: a fraction of a millisecond a page). ``processes`` of them at most
   serve concurrent callers (threads); one serves one caller.
-- A worker is a fresh interpreter (``python -m pipeline.extract._worker``, with this process's import
-  path) that imports the extractor and nothing else, not the database, HTTP or Celery modules of the
-  process that asked. Starting one costs about a second of CPU, paid when the first page comes and
-  after a kill, which only a pathological page causes. Not a fork: a fork of the caller (many threads:
-  the event loop, the store thread, a Celery pool) is unsafe, and multiprocessing's fork server
-  re-imports the caller's ``__main__`` in every child it starts (for ``reprint``, the whole CLI).
+- A worker is a fresh interpreter (``python -P -m pipeline.extract._worker``, on this process's import
+  path, without the working directory before it) that imports the extractor and nothing else, not
+  the database, HTTP or Celery modules of the process that asked. Starting one costs about a second of
+  CPU, paid when the first page comes and after a kill, which only a pathological page causes. Not a
+  fork: a fork of the caller (many threads: the event loop, the store thread, a Celery pool) is unsafe,
+  and multiprocessing's fork server re-imports the caller's ``__main__`` in every child it starts (for
+  ``reprint``, the whole CLI).
 - An extractor belongs to the process that made it: after a fork the child starts its own workers.
 - POSIX only (the worker's socket is passed as a file descriptor).
 """
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import select
 import socket
@@ -69,6 +71,12 @@ def _worker_environment() -> dict[str, str]:
     return env
 
 
+def _log_level() -> int | None:
+    """The level a worker logs at: this process's, if it logs anywhere (None: it has no handlers either)."""
+    root = logging.getLogger()
+    return root.getEffectiveLevel() if root.handlers else None
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerUsage:
     """What an extractor's workers have used, for benchmarks and reports."""
@@ -86,7 +94,8 @@ class _Worker:
         ours, theirs = socket.socketpair()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", _WORKER_MODULE, str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                # -P: the working directory does not go first on the path (it may hold another checkout)
+                [sys.executable, "-P", "-m", _WORKER_MODULE, str(theirs.fileno())], pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL, env=_worker_environment(), close_fds=True,
             )
         except BaseException:
@@ -100,7 +109,7 @@ class _Worker:
         self.cpu = 0.0  # CPU seconds at its last report
         self.peak_rss = 0
         try:
-            self.conn.send((limits, memory_bytes))
+            self.conn.send((limits, memory_bytes, _log_level()))
             _ready, rss, _none, _usage, _retire = self._reply(START_TIMEOUT, "start")
         except BaseException:
             self.kill()
@@ -225,8 +234,8 @@ class IsolatedExtractor:
     def usage(self) -> WorkerUsage:
         """CPU, peak memory, pages and restarts of the workers so far."""
         with self._lock:
-            return WorkerUsage(self._cpu_done + sum(w.cpu for w in self._idle), self._peak, self._pages,
-                               self._restarts)
+            running = sum(w.cpu for w in (*self._idle, *self._busy))
+            return WorkerUsage(self._cpu_done + running, self._peak, self._pages, self._restarts)
 
     def close(self) -> None:
         """Stop every idle worker (a busy one is stopped when its page is done)."""
@@ -271,7 +280,7 @@ class IsolatedExtractor:
                 self._idle.append(worker)
                 return
         worker.stop()
-        self._retire(worker, restart=True)
+        self._retire(worker, restart=not self._closed)
 
     def _retire(self, worker: _Worker, *, restart: bool) -> None:
         with self._lock:
@@ -280,15 +289,18 @@ class IsolatedExtractor:
             self._restarts += restart
 
     def _forget_after_fork(self) -> None:
-        """In a forked child, the parent's workers are the parent's: close our copies of their pipes."""
+        """In a forked child, the parent's workers are the parent's: close our copies of their sockets (never
+        tell them to stop), and start afresh. Only the forking thread lives on in the child, so the locks
+        are replaced rather than taken (another thread may have held one at the fork)."""
         if os.getpid() == self._pid:
             return
-        with self._lock:
-            if os.getpid() != self._pid:
-                for worker in self._idle:
-                    worker.conn.close()
-                self._idle = []
-                self._pid = os.getpid()
+        for worker in (*self._idle, *self._busy):
+            with contextlib.suppress(OSError):
+                worker.conn.close()
+        self._idle, self._busy = [], set()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.processes)
+        self._pid = os.getpid()
 
 
 # --- one extractor per process, for the runners -------------------------------------------------------
@@ -326,7 +338,13 @@ def shared_usage() -> WorkerUsage:
     return current[1].usage() if current is not None else WorkerUsage(0.0, 0, 0, 0)
 
 
+def _after_fork_in_child() -> None:
+    global _shared_lock
+    _shared_lock = threading.Lock()  # the shared extractor itself is the parent's: see shared_extractor's key
+
+
 atexit.register(close_shared)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def extract_isolated(page: Page, settings: Settings | None = None) -> tuple[Article, str | None]:
