@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import resource
 import signal
 import sys
@@ -36,16 +37,44 @@ from pipeline.extract.limits import ExtractLimits
 from pipeline.records import Page
 
 _PAGE_SIZE = resource.getpagesize()
-_WARM_UP = Page("https://warm-up.invalid/", (
-    b"<html><head><title>Warm-up</title></head><body><article><h1>Warm-up</h1>"
-    + b"<p>The first extraction in a process compiles and loads what later ones reuse. " * 6
-    + b"</p></article></body></html>"
-), headers={"content-type": "text/html; charset=utf-8"})
+#: Pages extracted before a worker says it is ready: an article, and a page too short to be one (trafilatura
+#: then loads its fallbacks' tables, some 30 MB, on first use).
+_WARM_UP = (
+    Page("https://warm-up.invalid/", (
+        b"<html><head><title>Warm-up</title></head><body><article><h1>Warm-up</h1>"
+        + b"<p>The first extraction in a process compiles and loads what later ones reuse. " * 6
+        + b"</p></article></body></html>"
+    ), headers={"content-type": "text/html; charset=utf-8"}),
+    Page("https://warm-up.invalid/short", b"<html><body><p>A short page.</p></body></html>",
+         headers={"content-type": "text/html; charset=utf-8"}),
+)
+
+
+def _open_status() -> int | None:
+    try:
+        return os.open("/proc/self/status", os.O_RDONLY)
+    except OSError:
+        return None
+
+
+_STATUS = _open_status()  # kept open: a re-read from offset 0 is a fresh report, and cheaper than an open
+
+
+def _peak_rss(own: resource.struct_rusage) -> int:
+    """Peak RSS in bytes: the kernel's high-water mark of this process's own memory (VmHWM). Not
+    ``ru_maxrss`` where VmHWM can be read: that keeps the peak of the parent's memory the process shared
+    between its fork and its exec, a hundred MB for an ingesting process."""
+    if _STATUS is not None:
+        status = os.pread(_STATUS, 4096, 0)
+        at = status.find(b"VmHWM:")
+        if at >= 0:
+            return int(status[at + 6 : status.index(b"kB", at)]) * 1024
+    return own.ru_maxrss * 1024
 
 
 def _usage() -> tuple[float, int]:
     own = resource.getrusage(resource.RUSAGE_SELF)
-    return own.ru_utime + own.ru_stime, own.ru_maxrss * 1024
+    return own.ru_utime + own.ru_stime, _peak_rss(own)
 
 
 def _memory(field: int) -> int | None:
@@ -115,9 +144,13 @@ def main(argv: list[str]) -> None:
     limits, memory_bytes, log_level = conn.recv()
     if log_level is not None:  # the parent logs: so does the worker, at its level, to the stderr they share
         logging.basicConfig(level=log_level, format="%(levelname)s %(name)s (extraction worker): %(message)s")
-    with contextlib.suppress(Exception):
-        extract(_WARM_UP, limits)
+    for page in _WARM_UP:
+        with contextlib.suppress(Exception):
+            extract(page, limits)
     gc.freeze()  # the modules and the warm-up's caches: never garbage, never walked again by the collector
+    # the peak so far is the imports' and the warm-up's: pages are measured from here
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
     conn.send(("ready", _memory(1), None, _usage(), False))
     serve(conn, limits, memory_bytes)
 
