@@ -94,6 +94,23 @@ class DecodeError(ExtractError):
     """The bytes cannot be decoded in any declared or detected encoding."""
 
 
+class PageTooComplex(ExtractError):
+    """The HTML parser stopped before the end of the page (it nests past the parser's depth limit):
+    what it read cannot be trusted to hold the article."""
+
+
+class PageTimeout(ExtractError):
+    """Extraction ran past ``extract_deadline`` and its process was stopped. The page stays stored."""
+
+
+class PageOutOfMemory(ExtractError):
+    """Extraction needed more memory than ``extract_memory_mb`` allows. The page stays stored."""
+
+
+class ExtractorCrashed(ExtractError):
+    """The extraction process died (a signal, a crash in a C library) or could not be started."""
+
+
 class ConfigError(ReprintError):
     """Settings or the sources file are wrong."""
 

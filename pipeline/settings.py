@@ -11,6 +11,8 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pipeline.extract.limits import ExtractLimits
+
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*$")
 
 
@@ -76,6 +78,31 @@ class Settings(BaseSettings):
                                         "(ISO date or datetime; UTC when no zone is given)")
     warc_until: datetime | None = Field(None, description="keep only records with WARC-Date before this "
                                         "(exclusive; a date means its midnight)")
+
+    # extraction: what one page may cost (pipeline.extract.limits, pipeline.extract.isolated)
+    extract_isolate: bool = Field(True, description="extract in worker processes that a deadline or a memory cap "
+                                  "stops; off: in the calling process, with the limits but no deadline")
+    extract_deadline: float = Field(30.0, gt=0, description="wall-clock seconds for one page's extraction; past "
+                                    "it the worker is killed and the page gets PageTimeout (its HTML stays stored)")
+    extract_memory_mb: int = Field(512, ge=0, description="address space one page's extraction may add to its "
+                                   "worker, in MB; past it the page gets PageOutOfMemory; 0: no cap")
+    extract_processes: int = Field(1, ge=1, description="extraction workers per process (one per concurrent caller)")
+    extract_max_elements: int = Field(ExtractLimits.max_elements, ge=1,
+                                      description="start tags read from one page; the page is cut past them")
+    extract_max_links: int = Field(ExtractLimits.max_links, ge=1,
+                                   description="<a> tags read from one page; the page is cut past them")
+    extract_max_attribute_chars: int = Field(ExtractLimits.max_attribute_chars, ge=1,
+                                             description="longer attribute values are dropped")
+    extract_max_script_chars: int = Field(ExtractLimits.max_script_chars, ge=1,
+                                          description="past this much script/style text, scripts are emptied")
+    extract_max_paragraphs: int = Field(ExtractLimits.max_paragraphs, ge=1,
+                                        description="<p> tags read, and paragraphs an article keeps")
+    extract_max_text_chars: int = Field(ExtractLimits.max_text_chars, ge=1,
+                                        description="characters an article's text keeps (what dedup aligns)")
+    extract_max_word_chars: int = Field(ExtractLimits.max_word_chars, ge=1,
+                                        description="a longer run of non-space characters is cut to this")
+    extract_max_field_chars: int = Field(ExtractLimits.max_field_chars, ge=1,
+                                         description="title, byline, site name and canonical URL are cut to this")
 
     # detection
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations per signature type")

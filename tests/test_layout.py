@@ -192,7 +192,8 @@ SURFACES = {
         "SlotHandle", "agent_token", "media_type", "parse_retry_after", "parse_robots", "readable_type"
     ],
     "extract": [
-        "extract"
+        "DEFAULT_LIMITS", "ExtractLimits", "IsolatedExtractor", "WorkerUsage", "close_shared", "decode_html", "extract",
+        "extract_isolated", "shared_extractor", "shared_usage"
     ],
     "dedup": [
         "CandidateIndex", "DecisionPolicy", "Deduplicator", "KINDS", "LSHIndex", "ReviewSet", "align",

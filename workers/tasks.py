@@ -395,7 +395,7 @@ def extract_page(self: PageTask, run_id: int, source_id: int | None, page_id: in
     if update_of is None and proc.store.article_for_page(page_id) is not None:
         return  # a redelivery after the dedup task already stored it
     try:
-        article, warnings = steps.extract_stored(proc.store, page_id, url)
+        article, warnings = steps.extract_stored(proc.store, page_id, proc.settings, url)
     except INFRA_ERRORS:
         raise
     except (Exception, SoftTimeLimitExceeded) as err:

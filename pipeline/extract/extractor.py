@@ -4,6 +4,15 @@ The canonicalizer needs more than the body text: the in-body links (scrapers dro
 byline, dates, rel=canonical and attribution lines. The page is parsed once, with trafilatura's parser
 settings; the head facts and the metadata are read from that tree, and trafilatura extracts the body
 from its own copy of it.
+
+Whatever the page holds, what is built from it is bounded (``ExtractLimits``): tags are counted in the
+decoded text before parsing and the page is cut past the bounds; oversized attributes and script bulk
+leave the tree before metadata is read; the article keeps a bounded number of paragraphs, characters
+and word lengths. Each reduction is named in the returned warning. A page the parser stops reading
+early (nesting past libxml2's depth limit) raises ``PageTooComplex``.
+
+``extract`` runs in the calling process and has no deadline; ``pipeline.extract.isolated`` runs it in
+a child process that is killed past a deadline or a memory cap.
 """
 
 from __future__ import annotations
@@ -12,16 +21,20 @@ import codecs
 import contextlib
 import json
 import re
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
+import numpy as np
 import trafilatura
+from lxml import etree
 from lxml import html as lxml_html
 from trafilatura import json_metadata as traf_json
 from trafilatura import metadata as traf_meta
 from trafilatura.settings import Document
 from trafilatura.utils import HTML_PARSER
 
-from pipeline.errors import DecodeError, EmptyPage, NotHTML
+from pipeline.errors import DecodeError, EmptyPage, NotHTML, PageTooComplex
+from pipeline.extract.limits import DEFAULT_LIMITS, ExtractLimits
 from pipeline.records import Article, Link, Page
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
@@ -45,6 +58,12 @@ def decode_html(page: Page) -> tuple[str, str | None]:
 
     Returns the text and a warning when the declared charset was unknown or wrong.
     """
+    text, warning, _codec = _decode(page)
+    return text, warning
+
+
+def _decode(page: Page) -> tuple[str, str | None, str]:
+    """``decode_html``, and the codec that decoded the page."""
     body = page.body
     if not body.strip():
         raise EmptyPage("empty response body", url=page.url)
@@ -63,11 +82,11 @@ def decode_html(page: Page) -> tuple[str, str | None]:
             warning = f"unknown charset {name!r}"
             continue
         try:
-            return body.decode(codec), warning
+            return body.decode(codec), warning, codec
         except UnicodeDecodeError:
             warning = f"declared charset {name!r} does not decode the page"
     try:
-        return body.decode("utf-8"), warning
+        return body.decode("utf-8"), warning, "utf-8"
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes  # trafilatura's own dependency
@@ -76,11 +95,112 @@ def decode_html(page: Page) -> tuple[str, str | None]:
     if best is None:
         raise DecodeError("cannot determine the page's encoding", url=page.url)
     note = f"decoded as {best.encoding} by detection"
-    return str(best), f"{warning}; {note}" if warning else note
+    return str(best), f"{warning}; {note}" if warning else note, best.encoding
+
+
+@lru_cache(maxsize=64)
+def _plain_markup(codec: str) -> bool:
+    """Whether the codec writes "<" and NUL as the single bytes 0x3C and 0x00 (UTF-8, Latin-1, Windows and
+    East Asian multi-byte codecs do; UTF-16, UTF-7 and EBCDIC do not). Then each of them in the text was
+    that byte in the body, and the body's counts bound the text's: the body is faster to count."""
+    try:
+        return "<".encode(codec) == b"<" and "\x00".encode(codec) == b"\x00"
+    except (LookupError, UnicodeError):
+        return False
+
+
+def _count_lt(body: bytes) -> int:
+    """How many "<" bytes the body holds (numpy compares in wide registers: a third of ``bytes.count``)."""
+    return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == 0x3C))
 
 
 def _clean(text: str) -> str:
     return _WS.sub(" ", text).strip()
+
+
+# What the tag count looks for: a start tag, a link's or a paragraph's in particular; a comment (not
+# counted: the parser drops comments) or a raw-text element (counted once: the "<" in its content are not
+# tags) is skipped to its end.
+_MARKUP = re.compile(r"<(?:(script|style)\b|(!--)|(a)\b|(p)\b|[A-Za-z])", re.I)
+_MARKUP_END = {"script": re.compile(r"</script\s*>", re.I), "style": re.compile(r"</style\s*>", re.I),
+               "!--": re.compile(r"-->")}
+
+
+def _within_tag_budget(text: str, limits: ExtractLimits, body: bytes | None = None) -> tuple[str, str | None]:
+    """The page cut before its first start tag past ``max_elements``, first link past ``max_links`` or
+    first ``<p>`` past ``max_paragraphs``, with a note saying so; unchanged when it is within the three.
+    Counted before parsing, so the tree and everything built from it stay bounded (the parse of 10 MB of
+    tags alone takes most of a GB, and trafilatura needs several KB per link). ``body``: the bytes the text
+    was decoded from, when their "<" bound the text's (``_plain_markup``)."""
+    smallest = min(limits.max_elements, limits.max_links, limits.max_paragraphs)
+    if body is not None:
+        opening = _count_lt(body)
+        if opening <= smallest or opening - body.count(b"</") <= smallest:
+            return text, None  # not even that many "<" (but for end tags): within every bound (nearly every page)
+    opening = text.count("<")
+    if opening <= smallest or opening - text.count("</") <= smallest:
+        return text, None
+    counts = {"elements": 0, "links": 0, "paragraphs": 0}
+    bounds = {"elements": limits.max_elements, "links": limits.max_links, "paragraphs": limits.max_paragraphs}
+    pos = 0
+    while (match := _MARKUP.search(text, pos)) is not None:
+        raw, comment, link, paragraph = match.groups()
+        pos = match.end()
+        if comment is None:
+            counts["elements"] += 1
+            counts["links"] += link is not None
+            counts["paragraphs"] += paragraph is not None
+            for name, count in counts.items():
+                if count > bounds[name]:
+                    return text[: match.start()], f"page cut after its first {bounds[name]} {name} (extract_max_{name})"
+            if raw is None:
+                continue
+        end = _MARKUP_END[(raw or comment).lower()].search(text, pos)
+        if end is None:
+            break
+        pos = end.end()
+    return text, None
+
+
+def _parser_gave_up(url: str) -> None:
+    """Raise when libxml2 gave up on the page it just parsed: PageTooComplex past one of its limits (it stops
+    reading at a nesting depth of 256 and drops the rest of the document, article included), MemoryError
+    when it could not allocate (lxml reports that as a syntax error)."""
+    last = HTML_PARSER.error_log.last_error
+    if last is None:
+        return
+    if last.type == etree.ErrorTypes.ERR_NO_MEMORY:
+        raise MemoryError("the HTML parser ran out of memory")
+    if last.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
+        raise PageTooComplex(f"the HTML parser stopped reading the page: {last.message.strip()}", url=url)
+
+
+def _is_json_ld(script) -> bool:
+    return script.tag == "script" and script.get("type") in ("application/ld+json", "application/settings+json")
+
+
+def _trim_tree(tree, size: int, limits: ExtractLimits) -> list[str]:
+    """Drop attribute values past ``max_attribute_chars`` and, when the page's scripts and styles hold more
+    than ``max_script_chars``, their text (JSON-LD kept while it fits); returns notes on what went. A page
+    no longer than a bound cannot be past it: nothing is searched."""
+    notes = []
+    if size > limits.max_attribute_chars:
+        values = tree.xpath("//@*[string-length(.) > $n]", n=limits.max_attribute_chars)
+        for value in values:
+            del value.getparent().attrib[value.attrname]
+        if values:
+            notes.append(f"{len(values)} attribute value(s) over {limits.max_attribute_chars} characters dropped")
+    if size > limits.max_script_chars:
+        scripts = [el for el in tree.iter("script", "style") if el.text]
+        if sum(len(el.text) for el in scripts) > limits.max_script_chars:
+            kept = 0
+            for el in scripts:
+                if _is_json_ld(el) and kept + len(el.text) <= limits.max_script_chars:
+                    kept += len(el.text)
+                else:
+                    el.text = None
+            notes.append(f"script and style text over {limits.max_script_chars} characters dropped")
+    return notes
 
 
 _LINE_ENDS = frozenset(("lb", "item", "row"))  # list items and lines stay apart: a dropped item is a block
@@ -222,71 +342,147 @@ def _metadata(tree, url: str) -> Document:
     return meta
 
 
-def _blocks(doc, url: str) -> tuple[list[str], list[Link]]:
-    """Paragraph texts of trafilatura's body, and the in-body links with offsets in the joined text."""
+@lru_cache(maxsize=4)
+def _long_word(limit: int) -> re.Pattern[str]:
+    """A run of non-space characters longer than ``limit``; group 1 is what is past the limit."""
+    return re.compile(rf"(?<!\S)\S{{{limit}}}(\S+)")
+
+
+def _cut_long_words(text: str, links: list[tuple[str, str, int]], limit: int
+                    ) -> tuple[str, list[tuple[str, str, int]], int]:
+    """``text`` with every word past ``limit`` characters cut to its first ``limit``, its links moved to
+    match, and how many words were cut."""
+    cuts = [match.span(1) for match in _long_word(limit).finditer(text)]
+    if not cuts:
+        return text, links, 0
+    kept, last = [], 0
+    for start, end in cuts:
+        kept.append(text[last:start])
+        last = end
+    kept.append(text[last:])
+    cut = "".join(kept)
+
+    def moved(pos: int) -> int:
+        gone = 0
+        for start, end in cuts:
+            if pos <= start:
+                break
+            gone += min(pos, end) - start
+        return pos - gone
+
+    relinked = []
+    for ltext, href, start in links:
+        new_start, new_end = moved(start), moved(start + len(ltext))
+        relinked.append((cut[new_start:new_end], href, new_start))
+    return cut, relinked, len(cuts)
+
+
+def _blocks(doc, url: str, limits: ExtractLimits = DEFAULT_LIMITS) -> tuple[list[str], list[Link], list[str]]:
+    """Paragraph texts of trafilatura's body, the in-body links with offsets in the joined text, and notes
+    on what ``limits`` cut: the first ``max_paragraphs`` paragraphs within ``max_text_chars`` are kept."""
     paragraphs: list[str] = []
     links: list[Link] = []
+    notes: list[str] = []
     if doc is None or doc.body is None:
-        return paragraphs, links
-    offset = 0
+        return paragraphs, links, notes
+    offset = words_cut = 0
     for block in doc.body:
         ptext, plinks = _flatten(block)
         if not ptext:
             continue
+        if len(paragraphs) == limits.max_paragraphs:
+            notes.append(f"article cut to its first {limits.max_paragraphs} paragraphs (extract_max_paragraphs)")
+            break
+        if len(ptext) > limits.max_word_chars:
+            ptext, plinks, cut = _cut_long_words(ptext, plinks, limits.max_word_chars)
+            words_cut += cut
+        room = limits.max_text_chars - offset  # the joined text stays within max_text_chars
+        full = len(ptext) > room
+        if full:
+            notes.append(f"article text cut at {limits.max_text_chars} characters (extract_max_text_chars)")
+            space = ptext.rfind(" ", 0, room + 1)
+            ptext = ptext[: space if space >= room // 2 else max(room, 0)].rstrip()
+            plinks = [link for link in plinks if link[2] + len(link[0]) <= len(ptext)]
+            if not ptext:
+                break
         index = len(paragraphs)
         paragraphs.append(ptext)
         links.extend(Link(t, urljoin(url, h) if h else "", offset + s, index) for t, h, s in plinks if t)
         offset += len(ptext) + 2
-    return paragraphs, links
+        if full:
+            break
+    if words_cut:
+        notes.insert(0, f"{words_cut} word(s) over {limits.max_word_chars} characters cut (extract_max_word_chars)")
+    return paragraphs, links, notes
 
 
-def extract(page: Page) -> tuple[Article, str | None]:
-    """Turn a page into an Article. Raises ExtractError subclasses; returns a warning if any."""
+def extract(page: Page, limits: ExtractLimits = DEFAULT_LIMITS) -> tuple[Article, str | None]:
+    """Turn a page into an Article. Raises ExtractError subclasses; returns a warning if any (an undecodable
+    charset, a page reduced to ``limits``, a body that is only the page's description)."""
     ctype = page.content_type.lower()
     if ctype and not any(t in ctype for t in ("html", "xml", "text/plain")):
         raise NotHTML(f"content type {page.content_type!r} is not HTML", url=page.url)
     if not ctype and page.body and not _HTML_SNIFF.search(page.body[:2048]):
         raise NotHTML("payload does not look like HTML", url=page.url)
-    text, warning = decode_html(page)
+    text, warning, codec = _decode(page)
     if not _HTML_SNIFF.search(text[:4096].encode("utf-8", "replace")):
         raise NotHTML("payload does not look like HTML", url=page.url)
+    plain = _plain_markup(codec)
+    nul = (not plain or b"\x00" in page.body) and "\x00" in text
+    if nul:  # what a browser does with them: the parser would make each one a U+FFFD inside a word
+        text = text.replace("\x00", "")
+    text, cut = _within_tag_budget(text, limits, page.body if plain and not nul else None)
+    notes = [note for note in (warning, "NUL characters dropped" if nul else None, cut) if note]
     try:
         tree = lxml_html.document_fromstring(text, parser=HTML_PARSER)  # trafilatura's own parser settings
     except Exception as err:  # lxml raises several types for hopeless documents
+        _parser_gave_up(page.url)
         raise NotHTML(f"HTML cannot be parsed: {err}", url=page.url) from err
+    _parser_gave_up(page.url)
+    notes.extend(_trim_tree(tree, len(text), limits))
+    del text
     facts = _head_facts(tree, page.url)
     meta = _metadata(tree, page.url)
     # trafilatura works on its own copy of the tree, so the second pass can start from the same one.
     # No url: trafilatura would resolve every link with courlan, and _blocks resolves the kept ones.
     options = {"with_metadata": False, "include_links": True, "include_comments": False}
     doc = trafilatura.bare_extraction(tree, include_tables=True, **options)
-    paragraphs, links = _blocks(doc, page.url)
+    paragraphs, links, cuts = _blocks(doc, page.url, limits)
     if not paragraphs:
         # a second, recall-oriented pass
         doc = trafilatura.bare_extraction(tree, favor_recall=True, **options) or doc
-        paragraphs, links = _blocks(doc, page.url)
+        paragraphs, links, cuts = _blocks(doc, page.url, limits)
+    notes.extend(cuts)
     if not paragraphs and facts["description"]:
         # last resort: a page with no readable body still has its summary; better than losing it
-        paragraphs = [_clean(facts["description"])]
-        warning = "; ".join(filter(None, [warning, "no article body found, kept the page description"]))
+        description, _links, _cut = _cut_long_words(_clean(facts["description"]), [], limits.max_word_chars)
+        paragraphs = [description[: limits.max_text_chars]]
+        notes.append("no article body found, kept the page description")
     if not paragraphs:
         raise EmptyPage("no article text found", url=page.url)
     attribution = tuple(p for p in paragraphs if len(p) < 400 and ATTRIBUTION.search(p))
     attribution_idx = {i for i, p in enumerate(paragraphs) if p in attribution}
     attribution_urls = tuple(dict.fromkeys(k.href for k in links if k.paragraph in attribution_idx and k.href))
     site = facts["site"] or meta.sitename or (urlsplit(page.url).hostname or "")
+
+    def field(value: str | None) -> str | None:
+        if value is not None and len(value) > limits.max_field_chars:
+            notes.append(f"a field over {limits.max_field_chars} characters cut (extract_max_field_chars)")
+            return value[: limits.max_field_chars]
+        return value
+
     article = Article(
         url=page.url,
-        title=_clean(meta.title or facts["title"] or ""),
+        title=field(_clean(meta.title or facts["title"] or "")) or "",
         text="\n\n".join(paragraphs),
         paragraphs=tuple(paragraphs),
         links=tuple(links),
-        byline=_clean(meta.author) if meta.author else None,
+        byline=field(_clean(meta.author)) if meta.author else None,
         published=meta.date or None,
-        site=site or None,
-        canonical_url=facts["canonical_url"],
-        language=(facts["language"] or meta.language or None),
+        site=field(site) or None,
+        canonical_url=field(facts["canonical_url"]),
+        language=field(facts["language"] or meta.language or None),
         attribution=attribution,
         attribution_urls=attribution_urls,
     )
-    return article, warning
+    return article, "; ".join(notes) or None

@@ -96,7 +96,7 @@ def reprocess_pages(store: Store, dedup: Deduplicator, page_ids: list[int], *, d
             continue
         try:
             with store.unit():
-                article, warnings = extract_page(page)
+                article, warnings = extract_page(page, dedup.settings)
                 existing = store.article_for_page(page_id)
                 if existing is None:
                     dedup.add(page_id, article)

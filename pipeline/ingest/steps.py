@@ -13,7 +13,7 @@ acks) and its own bookkeeping (a summary in memory; a run state in Redis), never
     known_page(store, page)              → PageResult for a page known already (304, same bytes, an older
                                            record, taken down) or ``update`` (its stored article must change)
     store_page(store, page, source_id)   → the page's id (safe when two workers store one URL at once)
-    extract_stored(store, page_id)       → (Article, warnings) from the stored bytes
+    extract_stored(store, page_id, ...)  → (Article, warnings) from the stored bytes
     dedup_article(dedup, page_id, ...)   → PageResult: fingerprint, match, verify, and the decision policy
     update_article(dedup, article_id, …) → PageResult: a stored article replaced by a new version (or not, when
                                            the extracted article is the same), its cluster re-decided
@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.errors import HTTPStatusError, SourceError, UnexpectedError, as_reprint_error
-from pipeline.extract.extractor import extract
+from pipeline.extract import extract_isolated
 from pipeline.records import (
     Article,
     DedupOutcome,
@@ -153,18 +153,20 @@ def store_page(store: Store, page: Page, source_id: int | None) -> int:
         return store.add_page(page, source_id)
 
 
-def extract_page(page: Page) -> tuple[Article, list[tuple[str, str, str]]]:
-    """The page's article and the warnings extraction raised, as (stage, kind, message)."""
-    article, warning = extract(page)
+def extract_page(page: Page, settings: Settings) -> tuple[Article, list[tuple[str, str, str]]]:
+    """The page's article and the warnings extraction raised, as (stage, kind, message). Extraction runs in a
+    worker process a deadline or a memory cap can stop (``pipeline.extract.isolated``), bounded either way."""
+    article, warning = extract_isolated(page, settings)
     return article, ([("extract", "ExtractWarning", warning)] if warning else [])
 
 
-def extract_stored(store: Store, page_id: int, url: str | None = None) -> tuple[Article, list[tuple[str, str, str]]]:
+def extract_stored(store: Store, page_id: int, settings: Settings,
+                   url: str | None = None) -> tuple[Article, list[tuple[str, str, str]]]:
     """Extract a stored page from its stored bytes (no refetch)."""
     page = store.load_page(page_id)
     if page is None:
         raise UnexpectedError(LookupError(f"page {page_id} is not in the store"), url=url, stage="extract")
-    return extract_page(page)
+    return extract_page(page, settings)
 
 
 def dedup_article(dedup: Deduplicator, page_id: int, article: Article,
@@ -201,7 +203,7 @@ def update_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | 
     version that holds no article keeps the new bytes and the stored article, and the error is raised."""
     previous = store.page_version(page.url)
     try:
-        article, warnings = extract_page(page)
+        article, warnings = extract_page(page, dedup.settings)
     except Exception:
         with contextlib.suppress(Exception):
             store.add_page(page, source_id)
@@ -226,7 +228,7 @@ def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | 
         return known
     result: PageResult | None = None
     try:
-        article, warnings = extract_page(page)
+        article, warnings = extract_page(page, dedup.settings)
         with store.unit():
             result = dedup_article(dedup, store.add_page(page, source_id), article, warnings)
     except Exception:

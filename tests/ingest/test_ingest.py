@@ -44,14 +44,14 @@ def pages_dir(tmp_path: Path, n: int = 3) -> Path:
 def test_an_unexpected_failure_stays_with_its_page(tmp_path: Path, store: Store,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     folder = pages_dir(tmp_path)
-    real_extract = pipeline.ingest.steps.extract
+    real_extract = pipeline.ingest.steps.extract_isolated
 
-    def flaky(page: Page):
+    def flaky(page: Page, settings: Settings):
         if page.url.endswith("p1.html"):
             raise RuntimeError("boom")
-        return real_extract(page)
+        return real_extract(page, settings)
 
-    monkeypatch.setattr(pipeline.ingest.steps, "extract", flaky)
+    monkeypatch.setattr(pipeline.ingest.steps, "extract_isolated", flaky)
     summary = run_ingest([str(folder)], store, Settings(), progress=False)
     assert summary.articles == 2 and summary.pages_seen == 3
     assert dict(summary.errors) == {"RuntimeError": 1}

@@ -11,4 +11,7 @@
 - ``workers``: private redis-servers, worker processes, corpora, and the ``deployment`` fixture.
 - ``newsroom``: the web UI tests' stories (a spun and a scraped copy, stored markup) ingested in stages.
 - ``browser``: Debian's Chromium driven by Playwright, with a fresh profile per context.
+- ``hostile``: the hostile HTML corpus (huge, deep, broken pages) generated in the tests.
+- ``copymaker``: a second copy-maker (phrase-level spinner, scraper, boilerplate) with ground truth.
+- ``shared_redis``: the machine's Redis with a key prefix of the test's own.
 """
