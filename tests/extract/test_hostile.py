@@ -96,7 +96,7 @@ def test_reprint_ingest_records_each_page_and_the_ordinary_ones_are_unaffected(s
         warnings = {e.url: e.message for e in store.errors() if e.level == "warning"}
         for name, expected in EXPECTED.items():
             url = url_of(name)
-            page_id, _hash, article_id = store.stored_page(url)
+            page_id, _hash, article_id, *_rest = store.stored_page(url)
             assert store.page_html(page_id) == hostile[url]  # every page is kept, article or not
             if isinstance(expected, type):
                 assert errors[url] == ("extract", expected.__name__) and article_id is None
@@ -105,7 +105,7 @@ def test_reprint_ingest_records_each_page_and_the_ordinary_ones_are_unaffected(s
                 assert_within(store.articles([article_id])[article_id], DEFAULT_LIMITS)
                 assert (expected in warnings[url]) if expected else url not in warnings
         for url, body in ((ORIGINAL, original_page()), (UNRELATED, unrelated_page())):
-            _page_id, _hash, article_id = store.stored_page(url)
+            _page_id, _hash, article_id, *_rest = store.stored_page(url)
             stored = store.articles([article_id])[article_id]
             alone, _ = extract(Page(url, body, headers={"content-type": HTML}))
             assert (stored.text, stored.title, stored.links) == (alone.text, alone.title, alone.links)
@@ -129,7 +129,7 @@ def test_a_page_past_the_deadline_is_page_timeout_and_a_later_run_extracts_it(
         (error,) = [e for e in store.errors() if e.level == "error"]
         assert (error.url, error.stage, error.kind) == (slow, "extract", "PageTimeout")
         assert "0.25 s deadline" in error.message
-        page_id, _hash, article_id = store.stored_page(slow)
+        page_id, _hash, article_id, *_rest = store.stored_page(slow)
         assert article_id is None and store.page_html(page_id) == body  # the page is kept for a retry
         assert all(store.stored_page(url)[2] is not None for url in (ORIGINAL, UNRELATED))
         monkeypatch.delenv("REPRINT_EXTRACT_DEADLINE")

@@ -242,8 +242,8 @@ def test_reprocessing_with_unchanged_code_changes_nothing(store: Store, tmp_path
 def _lead_only(real: Any) -> Any:
     """A deliberate change of extraction: keep the first three paragraphs (the title and two) of every page."""
 
-    def extract(page: Any) -> tuple[Article, list[tuple[str, str, str]]]:
-        article, warnings = real(page)
+    def extract(page: Any, settings: Any) -> tuple[Article, list[tuple[str, str, str]]]:
+        article, warnings = real(page, settings)
         kept = article.paragraphs[:3]
         text = "\n\n".join(kept)
         links = tuple(link for link in article.links if link.start < len(text))
