@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_VERSION ?= $(shell ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
 
-.PHONY: run test install install-test services browser lint sample clean
+.PHONY: run test install install-test services browser rabbitmq lint sample clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.11 found; run make PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -55,11 +55,20 @@ browser:
 	  else echo "warning: /usr/bin/chromium is missing (sudo apt-get install chromium): the browser tests will be skipped" >&2; fi; \
 	fi
 
+## rabbitmq: Debian's RabbitMQ server for the broker tests (each test starts a private node; none is left running)
+rabbitmq:
+	@if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing rabbitmq-server"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rabbitmq-server >/dev/null; \
+	  else echo "warning: rabbitmq-server is missing (sudo apt-get install rabbitmq-server): the RabbitMQ tests will be skipped" >&2; fi; \
+	fi
+
 lint: install-test
 	$(BIN)/ruff check .
 
-## test: install the test dependencies and the browser, start the services, lint, run the whole suite
-test: install-test services browser
+## test: install the test dependencies, the browser and RabbitMQ, start the services, lint, run the whole suite
+test: install-test services browser rabbitmq
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

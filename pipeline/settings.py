@@ -16,6 +16,20 @@ from pipeline.extract.limits import ExtractLimits
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*$")
 
 
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def broker_transport(url: str) -> str:
+    """``"amqp"`` or ``"redis"`` for a broker URL; a ValueError that names both choices otherwise."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme in AMQP_SCHEMES:
+        return "amqp"
+    if scheme in REDIS_SCHEMES:
+        return "redis"
+    raise ValueError(f"broker_url must be an amqp:// (RabbitMQ) or redis:// URL, not {url.split('@')[-1]!r}")
+
+
 class Settings(BaseSettings):
     """Every tunable of reprint. Environment variables are the upper-cased names with ``REPRINT_``."""
 
@@ -24,8 +38,12 @@ class Settings(BaseSettings):
     # storage
     database_url: str = "sqlite:///reprint.db"
 
-    # distributed deployment (workers/: Celery on Redis). Embedded runs never read these.
-    broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker (Redis)")
+    # distributed deployment (workers/: Celery). Embedded runs never read these.
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Celery broker: amqp://user:pass@host:5672/vhost (RabbitMQ, recommended: a dead worker's tasks "
+        "come back at once) or redis://host:6379/0 (they come back after visibility_timeout)",
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="shared index, locks, run state, dead letters")
     redis_prefix: str = Field("reprint", min_length=1, description="prefix of every reprint key in Redis")
     task_soft_time_limit: float = Field(300.0, gt=0, description="seconds before a task gets SoftTimeLimitExceeded")
@@ -38,6 +56,12 @@ class Settings(BaseSettings):
         description="seconds an unacknowledged message waits before Redis hands it to another worker; must "
         "exceed task_time_limit + the longest retry delay (a countdown task is held unacknowledged)",
     )
+    broker_heartbeat: float = Field(
+        10.0, ge=0, description="AMQP heartbeat in seconds: RabbitMQ drops a silent worker's connection (and hands "
+        "its unacknowledged tasks to others) after about two of them; 0 turns heartbeats off")
+    broker_delivery_limit: int | None = Field(
+        None, ge=1, description="RabbitMQ quorum-queue delivery limit (x-delivery-limit) before the broker "
+        "dead-letters a message itself; default max_deliveries + 2, a backstop behind the delivery guard")
     unacked_restore_interval: float = Field(10.0, gt=0, description="seconds between sweeps for expired messages")
     max_deliveries: int = Field(3, ge=1, description="deliveries of a task that never finished before dead-letter")
     source_lock_ttl: float = Field(6 * 3600.0, gt=0, description="cap on how long one scheduled run holds its source")
@@ -171,6 +195,23 @@ class Settings(BaseSettings):
             raise ValueError("visibility_timeout must exceed task_time_limit plus the longest retry delay, "
                              "or Redis redelivers tasks that are still running or waiting for their retry")
         return self
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if value:  # empty: no broker (an embedded deployment says so explicitly)
+            broker_transport(value)  # raises ValueError for a scheme reprint cannot run on
+        return value
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        """True when the Celery broker is RabbitMQ (``amqp://``), False for Redis."""
+        return bool(self.broker_url) and broker_transport(self.broker_url) == "amqp"
+
+    @property
+    def delivery_limit(self) -> int:
+        """The broker's own delivery limit: set, or two more than the delivery guard's."""
+        return self.broker_delivery_limit or self.max_deliveries + 2
 
     @field_validator("database_url")
     @classmethod

@@ -4,7 +4,8 @@ commands started directly (no Docker engine runs here).
 The structure test reads the YAML and checks what the deployment relies on: AOF and noeviction on
 Redis, healthchecks, ``depends_on`` with conditions (the one-shot migration must complete before
 workers, beat and the API start), and that every ``reprint`` command in the file exists. The direct
-test then runs those same commands against a private Redis and a fresh PostgreSQL database:
+test then runs those same commands against a private RabbitMQ node, a private Redis and a fresh PostgreSQL
+database:
 ``reprint migrate``; ``reprint worker`` answering the healthcheck's ``celery inspect ping``;
 ``reprint beat`` taking the redbeat lock (the beat healthcheck) and enqueueing a scheduled source that
 a worker ingests; Flower's ``/healthcheck``; ``reprint serve``'s ``/healthz``.
@@ -30,6 +31,7 @@ from tests.support.workers import (
     deployment_env,
     free_port,
     pg_database,
+    rabbitmq_server,
     redis_server,
     reprint_cmd,
     run_reprint,
@@ -40,7 +42,7 @@ from tests.support.workers import (
 )
 
 COMPOSE = ROOT / "docker-compose.yml"
-SERVICES = {"redis", "postgres", "migrate", "worker", "beat", "flower", "api"}
+SERVICES = {"rabbitmq", "redis", "postgres", "migrate", "worker", "beat", "flower", "api"}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +62,10 @@ def test_compose_services_and_redis_durability(compose: dict[str, Any]) -> None:
     assert "--appendonly yes" in redis_cmd
     assert "--maxmemory-policy noeviction" in redis_cmd
     assert any(v.endswith(":/data") for v in services["redis"]["volumes"])
+    # RabbitMQ is the broker (a dead worker's tasks come back at once); its data survives a restart
+    assert compose["x-reprint"]["environment"]["REPRINT_BROKER_URL"].startswith("amqp://")
+    assert services["rabbitmq"]["hostname"] and any(v.endswith(":/var/lib/rabbitmq")
+                                                    for v in services["rabbitmq"]["volumes"])
 
 
 def test_compose_healthchecks_and_startup_order(compose: dict[str, Any]) -> None:
@@ -77,7 +83,8 @@ def test_compose_healthchecks_and_startup_order(compose: dict[str, Any]) -> None
     for name in ("worker", "beat", "api"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert services["worker"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    for name in ("rabbitmq", "redis"):
+        assert services["worker"]["depends_on"][name]["condition"] == "service_healthy"
 
 
 def test_compose_commands_exist_in_the_cli(compose: dict[str, Any]) -> None:
@@ -132,8 +139,9 @@ def test_compose_commands_run_directly(tmp_path: Path) -> None:
     files = write_corpus(corpus, 2, copies=1)
     sources = tmp_path / "sources.yaml"
     sources.write_text(f"sources:\n  - name: local\n    spec: {corpus}\n    interval: 10s\n")
-    with redis_server(tmp_path) as server, pg_database() as db_url:
-        env = deployment_env(server.url, db_url, REPRINT_SOURCES_FILE=str(sources))
+    with redis_server(tmp_path) as server, pg_database() as db_url, rabbitmq_server(tmp_path) as rabbit:
+        # as in the file: RabbitMQ the broker, Redis the index, locks and schedule
+        env = deployment_env(server.url, db_url, broker_url=rabbit.url, REPRINT_SOURCES_FILE=str(sources))
         prefix = env["REPRINT_REDIS_PREFIX"]
         # migrate: the one-shot service
         migrate = run_reprint(env, "migrate")

@@ -2,6 +2,8 @@
 
 Each reliability setting sits where Celery or kombu reads it, with the reason next to it. The four
 stage queues are separate so that each stage can be scaled on its own (``reprint worker -Q fetch``).
+Two brokers: RabbitMQ (``amqp://``, quorum queues, ``workers/broker.py``) and Redis (``redis://``); what
+differs between them is in ``broker_config``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from kombu import Queue
 
 from pipeline.settings import Settings, get_settings
 from pipeline.shared import keys
+
+from . import broker
 
 #: One queue per stage; a worker consumes from all four unless told otherwise (``-Q``).
 QUEUES: tuple[str, ...] = ("discover", "fetch", "extract", "dedup")
@@ -33,25 +37,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery configuration for these settings; a function so tests can inspect it without a broker."""
     return {
         "broker_url": settings.broker_url,
-        # kombu's Redis transport reads these per channel (``Channel.from_transport_options``); Celery only
-        # passes the dict through to ``kombu.Connection(transport_options=...)``. A top-level
-        # ``visibility_timeout`` setting would be ignored.
-        "broker_transport_options": {
-            # An unacknowledged message goes back to its queue after this many seconds. With acks_late a
-            # task is unacknowledged while it runs, and a retry (countdown) is held unacknowledged until
-            # it is due, so this must outlive the hard time limit plus the longest retry delay, or
-            # Redis would hand a still-running task to a second worker. Settings validates it.
-            "visibility_timeout": settings.visibility_timeout,
-            # How often a worker sweeps the unacked index for expired messages (those of a worker that
-            # died). kombu multiplies the interval by the throttle; throttle 1 makes the interval exact.
-            "unacked_restore_interval": settings.unacked_restore_interval,
-            "unacked_restore_throttle": 1,
-            # A broker that vanishes without closing TCP (failover, NAT) must not hang a publish forever.
-            "socket_timeout": 30,
-            "socket_connect_timeout": 10,
-            "health_check_interval": 10,
-            "retry_on_timeout": True,
-        },
         # A task that sends on its page's next task while the broker restarts waits for it (up to about a
         # minute) instead of failing the page: the message it would send is the page's only way forward.
         "task_publish_retry": True,
@@ -93,7 +78,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         # Bound memory growth of long-lived pool processes (lxml, trafilatura caches).
         "worker_max_tasks_per_child": 2000,
-        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
         "task_default_queue": "discover",
         "task_routes": ROUTES,
         # Task events cost a Redis publish per state change of every task; they stay off unless someone
@@ -111,6 +95,55 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # room for a few slow renewals before a standby may take the lock.
         "beat_max_loop_interval": min(5.0, settings.beat_lock_timeout / 5),
         "redbeat_lock_timeout": settings.beat_lock_timeout,
+        **broker_config(settings),
+    }
+
+
+def broker_config(settings: Settings) -> dict[str, Any]:
+    """What depends on the broker: its queues and how a dead worker's unacknowledged tasks come back."""
+    if settings.broker_is_amqp:
+        return {
+            # Quorum queues with a delivery limit and a dead-letter exchange (workers/broker.py). RabbitMQ
+            # requeues a consumer's unacknowledged messages the moment its connection closes, so a SIGKILLed
+            # worker's tasks run again on another worker within seconds, never while the first still runs
+            # (a worker that loses its connection cancels its running tasks, below).
+            "task_queues": broker.task_queues(settings, QUEUES),
+            "task_default_exchange": broker.TASK_EXCHANGE,
+            "task_default_exchange_type": "topic",
+            "task_default_routing_key": "discover",
+            "task_create_missing_queue_type": "quorum",
+            # A machine that dies without closing TCP is noticed after about two missed heartbeats.
+            "broker_heartbeat": settings.broker_heartbeat or None,
+            "broker_transport_options": {
+                # Publisher confirms: a publish returns once RabbitMQ has the message (on disk for a quorum
+                # queue), so a broker restart right after it loses nothing.
+                "confirm_publish": True,
+            },
+            # Quorum queues have no global QoS: Celery then uses per-consumer prefetch (and retries with a
+            # countdown go through RabbitMQ's delayed-delivery queues instead of waiting in the worker).
+            "worker_detect_quorum_queues": True,
+        }
+    return {
+        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
+        # kombu's Redis transport reads these per channel (``Channel.from_transport_options``); Celery only
+        # passes the dict through to ``kombu.Connection(transport_options=...)``. A top-level
+        # ``visibility_timeout`` setting would be ignored.
+        "broker_transport_options": {
+            # An unacknowledged message goes back to its queue after this many seconds. With acks_late a
+            # task is unacknowledged while it runs, and a retry (countdown) is held unacknowledged until
+            # it is due, so this must outlive the hard time limit plus the longest retry delay, or
+            # Redis would hand a still-running task to a second worker. Settings validates it.
+            "visibility_timeout": settings.visibility_timeout,
+            # How often a worker sweeps the unacked index for expired messages (those of a worker that
+            # died). kombu multiplies the interval by the throttle; throttle 1 makes the interval exact.
+            "unacked_restore_interval": settings.unacked_restore_interval,
+            "unacked_restore_throttle": 1,
+            # A broker that vanishes without closing TCP (failover, NAT) must not hang a publish forever.
+            "socket_timeout": 30,
+            "socket_connect_timeout": 10,
+            "health_check_interval": 10,
+            "retry_on_timeout": True,
+        },
     }
 
 
@@ -120,6 +153,8 @@ def make_app(settings: Settings | None = None) -> Celery:
     celery = Celery("reprint", set_as_current=True)
     celery.conf.update(celery_config(settings))
     celery.conf.include = ["workers.tasks"]
+    if settings.broker_is_amqp:
+        celery.steps["worker"].add(broker.DeadLetterAbsorber)
     return celery
 
 

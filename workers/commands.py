@@ -82,10 +82,20 @@ deadletters = typer.Typer(help="Tasks that kept killing their worker: list, repl
 
 
 def _guard() -> Any:
-    """The dead-letter store of the configured deployment (Celery itself is not needed to read it)."""
+    """The dead-letter store of the configured deployment, with RabbitMQ's own dead letters moved into it."""
     from workers.deadletter import DeliveryGuard
 
-    return DeliveryGuard.from_settings(load_settings(None))
+    settings = load_settings(None)
+    if settings.broker_is_amqp:
+        from workers.app import app as celery_app
+        from workers.broker import absorb_dead_letters
+
+        try:
+            absorb_dead_letters(celery_app, settings)
+        except Exception as err:  # the Redis list is still worth showing
+            typer.echo(f"warning: could not read the broker's dead letters ({safe_url(settings.broker_url)}): "
+                       f"{type(err).__name__}: {err}", err=True)
+    return DeliveryGuard.from_settings(settings)
 
 
 @deadletters.command("list")

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 #: Environment variable holding a JSON test hook (see ``run_test_hook``); never set in production.
 TEST_HOOK_ENV = "REPRINT_TEST_HOOK"
 
+#: Seconds to wait between attempts to reach Redis before a delivery is put back unguarded.
+GUARD_RETRY_WAITS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+
 _clients: dict[tuple[int, str], redis.Redis] = {}
 
 
@@ -190,12 +193,7 @@ class GuardedTask(Task):
         if request.called_directly or not request.id:
             return self.run(*args, **kwargs)
         guard = DeliveryGuard.from_settings()
-        try:
-            count, previous = guard.begin(request.id, hostname=request.hostname)
-        except redis.RedisError as err:
-            # Without the counter the guard cannot protect this delivery: put the message back (it is
-            # not lost; if Redis is down the reject fails too and the visibility timeout restores it).
-            raise Reject(f"delivery guard unavailable: {err}", requeue=True) from err
+        count, previous = self._begin(guard)
         request.delivery_count = count
         if count > guard.max_deliveries:
             entry = self._dead_letter_entry(count - 1, previous, args, kwargs)
@@ -216,6 +214,20 @@ class GuardedTask(Task):
             except redis.RedisError:  # the counter expires on its own; a lost sample is only a sample
                 log.warning("could not clear the delivery counter of %s", request.id, exc_info=True)
 
+    def _begin(self, guard: DeliveryGuard) -> tuple[int, dict[str, str]]:
+        """Count this delivery, waiting out a short Redis outage (a few seconds) before giving up."""
+        request = self.request
+        for wait in GUARD_RETRY_WAITS:
+            try:
+                return guard.begin(request.id, hostname=request.hostname)
+            except redis.RedisError as err:
+                error = err
+                time.sleep(wait)
+        # Without the counter the guard cannot protect this delivery: put the message back. It is not
+        # lost (if the broker is Redis and down too, the visibility timeout restores it); the wait above
+        # keeps a Redis restart from spending RabbitMQ's delivery limit in a burst of instant requeues.
+        raise Reject(f"delivery guard unavailable: {error}", requeue=True) from error
+
     def _routed_queue(self) -> str | None:
         try:
             return self.app.amqp.router.route({}, self.name)["queue"].name
@@ -234,7 +246,8 @@ class GuardedTask(Task):
             "task": self.name,
             "args": list(args),
             "kwargs": dict(kwargs),
-            "queue": delivery_info.get("routing_key") or self._routed_queue(),
+            # the route first: on RabbitMQ a retried task arrives with a delayed-delivery routing key
+            "queue": self._routed_queue() or delivery_info.get("routing_key"),
             "deliveries": deliveries,
             "last_error": last_error,
             "dead_lettered_at": time.time(),

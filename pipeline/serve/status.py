@@ -39,6 +39,11 @@ KOMBU_UNACKED = "unacked"
 #: ``module:function`` that inspects workers (Celery remote control), imported only when a broker is set.
 WORKER_INSPECTOR = "workers.api_admin:inspect_workers"
 
+#: ``module:function`` giving ``{queue: messages ready}`` on a RabbitMQ broker (kombu lives in workers/ only).
+AMQP_QUEUE_INSPECTOR = "workers.broker:queue_depths"
+#: The queue RabbitMQ dead-letters to; its messages count as dead letters until a worker moves them to Redis.
+AMQP_DEAD_QUEUE = "reprint.dead"
+
 WorkerInspector = Callable[[str, float], dict[str, Any]]
 
 
@@ -135,11 +140,15 @@ def queue_depths(client: Any, names: list[str] | None = None) -> dict[str, int]:
     return {name: int(sum(counts[i * per:(i + 1) * per])) for i, name in enumerate(names)}
 
 
+def _load(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def load_worker_inspector() -> WorkerInspector | None:
     """The workers' inspector if the package provides one; None otherwise (status then says so)."""
-    module_name, _, attr = WORKER_INSPECTOR.partition(":")
     try:
-        return getattr(importlib.import_module(module_name), attr)
+        return _load(WORKER_INSPECTOR)
     except (ImportError, AttributeError):
         return None
 
@@ -195,8 +204,19 @@ def broker_status(settings: Settings, inspector: WorkerInspector | None = None,
     if how == "default":
         out["note"] = "no broker is configured; showing the default broker, which answers"
     client = broker_client(settings, url=url)
+    broker_dead = 0
     if client is None:
-        out["error"] = "the broker is not Redis: queue depths are read from Redis only"
+        try:
+            depths = _load(AMQP_QUEUE_INSPECTOR)(url, inspect_timeout * 3, DEFAULT_QUEUES)
+            broker_dead = depths.pop(AMQP_DEAD_QUEUE, 0)
+            out["queues"] = [{"name": n, "depth": d} for n, d in depths.items()]
+            out["reachable"] = True
+            out["note"] = "RabbitMQ: depths are messages ready; unacknowledged ones are not counted here"
+        except (ImportError, AttributeError):
+            out["error"] = "queue depths on RabbitMQ need the workers package"
+        except Exception as err:
+            out["reachable"] = False
+            out["error"] = f"{type(err).__name__}: {err}"
     else:
         try:
             depths = queue_depths(client)
@@ -210,7 +230,7 @@ def broker_status(settings: Settings, inspector: WorkerInspector | None = None,
             client.close()
     if out["reachable"]:
         try:
-            out["dead_letters"] = dead_letter_count(settings)
+            out["dead_letters"] = dead_letter_count(settings) + broker_dead
         except Exception as err:
             out["error"] = f"dead letters unreadable: {type(err).__name__}: {err}"
     inspector = inspector or load_worker_inspector()

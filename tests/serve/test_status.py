@@ -92,6 +92,42 @@ def test_status_json_reports_live_queue_depths(redis_client, filled_db: str, mon
         redis_client.delete(*keys)
 
 
+def test_status_reads_queue_depths_and_broker_dead_letters_on_rabbitmq(filled_db: str, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import kombu
+
+    from pipeline.serve.status import broker_status
+    from tests.support.workers import RedisServer, rabbitmq_server
+    from workers import broker
+
+    redis_dir = tmp_path / "redis"
+    redis_dir.mkdir()
+    redis = RedisServer(redis_dir)
+    redis.start()
+    try:
+        with rabbitmq_server(tmp_path) as rabbit:
+            settings = Settings(broker_url=rabbit.url, redis_url=redis.url)
+            with kombu.Connection(rabbit.url) as connection:
+                channel = connection.default_channel
+                for queue in broker.task_queues(settings, ("fetch", "dedup")):
+                    queue(channel).declare()
+                broker.declare_dead_letters(connection)
+                producer = connection.Producer(channel)
+                for _ in range(3):
+                    producer.publish({"x": 1}, exchange=broker.TASK_EXCHANGE, routing_key="fetch")
+                producer.publish({"x": 1}, exchange=broker.DEAD_EXCHANGE, routing_key="whatever")
+            redis.client().rpush(f"{settings.redis_prefix}:deadletters", json.dumps({"id": "a"}))
+            monkeypatch.setenv("REPRINT_BROKER_URL", rabbit.url)
+            out = broker_status(settings, inspector=lambda url, timeout: {"alive": []})
+    finally:
+        redis.stop()
+    assert out["reachable"] is True, out
+    depths = {q["name"]: q["depth"] for q in out["queues"]}
+    assert depths == {"discover": 0, "fetch": 3, "extract": 0, "dedup": 0}  # discover/extract not declared yet
+    assert out["dead_letters"] == 2  # one in the guard's list, one still in RabbitMQ's dead-letter queue
+    assert "RabbitMQ" in out["note"] and out["url"].startswith("amqp://guest:***@")
+
+
 def test_status_without_a_broker_shows_the_store_and_says_so(filled_db: str, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPRINT_BROKER_URL", "")

@@ -32,6 +32,10 @@ from tests.support.db import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server")
+#: The node script itself (Debian's /usr/sbin/rabbitmq-server is a wrapper that starts it in a new session
+#: through ``su``, out of reach of the test's process group).
+RABBITMQ_SERVER = next((p for p in ("/usr/lib/rabbitmq/bin/rabbitmq-server",) if os.path.exists(p)),
+                       shutil.which("rabbitmq-server"))
 
 
 def free_port() -> int:
@@ -112,6 +116,139 @@ def redis_server(directory: Path, *, appendonly: bool = False) -> Iterator[Redis
         server.stop()
 
 
+# --- rabbitmq -------------------------------------------------------------------------------------
+@dataclass
+class RabbitServer:
+    """A private RabbitMQ node (its own name, ports and data directory) that a test can stop and start again.
+
+    Never the machine's node on 5672: a test restarts its broker, and quorum queues named like the
+    deployment's would collide with anyone else's. Debian's ``rabbitmq-server`` switches to the rabbitmq
+    user when started as root, so the node's data lives in a directory of its own under the temp dir
+    (pytest's are private to root), handed to that user and removed by ``cleanup``.
+    """
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    dist_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    data: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    @property
+    def node(self) -> str:
+        return f"rt{self.port}@localhost"
+
+    def _env(self) -> dict[str, str]:
+        assert self.data is not None
+        base = self.data
+        return {**os.environ,
+                "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+                "RABBITMQ_NODE_PORT": str(self.port), "RABBITMQ_DIST_PORT": str(self.dist_port),
+                "RABBITMQ_MNESIA_BASE": str(base / "mnesia"), "RABBITMQ_LOG_BASE": str(base / "log"),
+                "RABBITMQ_FEATURE_FLAGS_FILE": str(base / "feature_flags"),
+                "RABBITMQ_PID_FILE": str(base / "pid"),
+                "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+                # no config file: defaults (guest may connect from loopback), not the machine's listeners
+                "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+                "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config")}
+
+    def _prepare(self) -> None:
+        if self.data is not None:
+            return
+        import tempfile
+
+        base = self.data = Path(tempfile.mkdtemp(prefix=f"reprint-rmq-{self.port}-"))
+        (base / "mnesia").mkdir()
+        (base / "log").mkdir()
+        (base / "enabled_plugins").write_text("[].\n")
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                user = pwd.getpwnam("rabbitmq")
+            except KeyError:
+                skip_or_fail("rabbitmq-server is installed but there is no rabbitmq user")
+            for path in [base, *base.rglob("*")]:
+                os.chown(path, user.pw_uid, user.pw_gid)
+        else:
+            import pwd
+
+            with contextlib.suppress(KeyError):
+                if pwd.getpwnam("rabbitmq").pw_uid != os.geteuid():
+                    skip_or_fail("a private RabbitMQ node needs root or the rabbitmq user")
+
+    def cleanup(self) -> None:
+        if self.data is not None:
+            shutil.rmtree(self.data, ignore_errors=True)
+            self.data = None
+
+    def start(self, timeout: float = 60) -> None:
+        if RABBITMQ_SERVER is None:
+            skip_or_fail("rabbitmq-server is not installed")
+        self._prepare()
+        env = self._env()
+        as_user: dict[str, Any] = {}
+        if os.geteuid() == 0:  # the node runs as rabbitmq (its cookie and files), in this test's process group
+            import pwd
+
+            user = pwd.getpwnam("rabbitmq")
+            as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+            env["HOME"] = user.pw_dir
+        log = (self.directory / "rabbitmq-server.out").open("ab")
+        self.proc = subprocess.Popen([RABBITMQ_SERVER], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, **as_user)
+        log.close()
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                pytest.fail(f"rabbitmq-server {self.node} exited:\n{self.text()[-3000:]}")
+            try:
+                import kombu
+
+                with kombu.Connection(self.url, connect_timeout=1) as conn:
+                    conn.ensure_connection(max_retries=1, timeout=1)
+                    return True
+            except Exception:
+                return False
+
+        wait_for(up, timeout, f"rabbitmq-server {self.node} on port {self.port}", 0.3)
+
+    def text(self) -> str:
+        out = self.directory / "rabbitmq-server.out"
+        return out.read_text(errors="replace") if out.exists() else ""
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM to the node's process group); quorum queues stay on disk for the next start."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        # the Erlang VM's helpers (epmd is shared and stays; inet_gethost, erl_child_setup) go with the group
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc = None
+
+
+@contextlib.contextmanager
+def rabbitmq_server(directory: Path) -> Iterator[RabbitServer]:
+    server = RabbitServer(directory)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        server.cleanup()
+
+
 # --- postgresql -----------------------------------------------------------------------------------
 def pg_database() -> contextlib.AbstractContextManager[str]:
     """A fresh, empty PostgreSQL database (``reprint_w_<random>``), dropped afterwards."""
@@ -124,14 +261,15 @@ def reprint_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipeline.cli", *args]
 
 
-def deployment_env(redis_url: str, db_url: str, **extra: str) -> dict[str, str]:
+def deployment_env(redis_url: str, db_url: str, *, broker_url: str | None = None, **extra: str) -> dict[str, str]:
     """Environment for workers and commands: short limits so that redelivery happens within seconds.
 
     visibility_timeout (8 s) > task_time_limit (6 s) + the longest retry wait (1 s), as Settings demands.
+    The broker is the Redis server unless ``broker_url`` names another (a RabbitMQ node).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPRINT_")}
     env.update({
-        "REPRINT_BROKER_URL": redis_url,
+        "REPRINT_BROKER_URL": broker_url or redis_url,
         "REPRINT_REDIS_URL": redis_url,
         "REPRINT_DATABASE_URL": db_url,
         "REPRINT_REDIS_PREFIX": "rw" + secrets.token_hex(3),

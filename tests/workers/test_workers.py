@@ -50,6 +50,44 @@ def test_reliability_settings_sit_where_celery_and_kombu_read_them() -> None:
     assert conf["broker_connection_max_retries"] is None
 
 
+def test_rabbitmq_broker_gets_quorum_queues_with_a_delivery_limit_and_dead_letter_exchange() -> None:
+    from workers import broker
+    from workers.app import QUEUES, celery_config, make_app
+
+    settings = Settings(broker_url="amqp://guest:guest@127.0.0.1:5672//", max_deliveries=3)
+    conf = celery_config(settings)
+    queues = {q.name: q for q in conf["task_queues"]}
+    assert set(queues) == set(QUEUES)
+    for name, queue in queues.items():
+        assert queue.durable and queue.routing_key == name
+        assert queue.exchange.name == broker.TASK_EXCHANGE and queue.exchange.type == "topic"
+        assert queue.queue_arguments == {"x-queue-type": "quorum", "x-delivery-limit": 5,
+                                         "x-dead-letter-exchange": broker.DEAD_EXCHANGE}
+    assert conf["broker_transport_options"] == {"confirm_publish": True}  # no Redis visibility timeout here
+    assert conf["broker_heartbeat"] == settings.broker_heartbeat
+    assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
+    assert conf["worker_cancel_long_running_tasks_on_connection_loss"] is True
+    assert Settings(broker_url="amqp://h//", broker_delivery_limit=9).delivery_limit == 9
+    # the worker sweeps RabbitMQ's own dead letters into the guard's list; a Redis deployment has no such step
+    assert broker.DeadLetterAbsorber in make_app(settings).steps["worker"]
+    assert broker.DeadLetterAbsorber not in make_app(Settings()).steps["worker"]
+    router = make_app(settings).amqp.router
+    assert router.route({}, "reprint.extract_page")["queue"].name == "extract"
+
+
+@pytest.mark.parametrize(("url", "amqp"), [("amqp://u:p@h:5672/v", True), ("pyamqp://h//", True),
+                                           ("redis://h:6379/0", False), ("rediss://h/0", False)])
+def test_broker_transport_is_read_from_the_url(url: str, amqp: bool) -> None:
+    assert Settings(broker_url=url).broker_is_amqp is amqp
+
+
+def test_an_unknown_broker_is_refused_without_showing_its_password() -> None:
+    with pytest.raises(ValidationError, match="amqp:// .*or redis://") as info:
+        Settings(broker_url="kafka://user:secret@broker:9092")
+    message = info.value.errors()[0]["msg"]  # what the CLI prints (load_settings shows the messages only)
+    assert "broker:9092" in message and "secret" not in message
+
+
 def test_kombu_channel_takes_the_visibility_timeout_from_transport_options() -> None:
     from kombu.transport.redis import Channel
 
