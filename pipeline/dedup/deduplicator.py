@@ -273,7 +273,6 @@ class Deduplicator:
     def _relate(self, article_id: int, cluster_id: int, article: Article, tokens: Sequence[str],
                 sig: Signature) -> DedupOutcome:
         outcome = DedupOutcome(article_id, cluster_id)
-        self.refresh()
         # When the article was already stored (a redelivered task, a worker killed half-way), matching
         # runs again: every step from here is idempotent, so it completes what was cut short and
         # changes nothing that was already done.
@@ -285,6 +284,7 @@ class Deduplicator:
         outcome.candidates = len(candidates)
         if not candidates:
             return outcome
+        self.refresh()  # only cached articles can be stale, and only candidates are read from the cache
         others = self.articles(set(candidates))
         edges: dict[tuple[int, int], PairVerdict] = {}
         for other_id, (other, other_tokens) in others.items():
