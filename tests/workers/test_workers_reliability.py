@@ -186,6 +186,24 @@ def test_broker_restart_while_work_is_queued_loses_nothing(kind: str, tmp_path: 
     assert counts == {"pages": n, "page_urls": n, "articles": n, "article_pages": n, "article_urls": n}
 
 
+def _ingest(env: dict[str, str], corpus: Path | str, tmp_path: Path, timeout: float) -> tuple[int, str]:
+    """``reprint ingest --via celery`` to its end: (exit status, output)."""
+    waiter = _waiter(env, corpus, tmp_path)
+    try:
+        output = _finish(waiter, tmp_path, timeout)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+    return waiter.returncode, output
+
+
+def _poison_corpus(tmp_path: Path, stories: int) -> tuple[Path, list[Path], dict[str, str]]:
+    """Healthy stories plus a page whose extraction kills its worker process, and the hook that does it."""
+    corpus = tmp_path / "corpus"
+    files = write_corpus(corpus, stories, copies=1, extra={"poison-pill.html": article_html("Poison pill", story(7))})
+    return corpus, files, {"task": "reprint.extract_page", "match": "poison-pill", "action": "exit"}
+
+
 def _letters(env: dict[str, str]) -> list[dict[str, Any]]:
     listed = run_reprint(env, "deadletters", "list", "--json")
     assert listed.returncode == 0, listed.stdout + listed.stderr
@@ -194,21 +212,13 @@ def _letters(env: dict[str, str]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("kind", BROKERS)
 def test_poison_page_is_dead_lettered_and_the_rest_drains(kind: str, tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    poison = article_html("Poison pill", story(7))
-    files = write_corpus(corpus, 3, copies=1, extra={"poison-pill.html": poison})
-    hook = {"task": "reprint.extract_page", "match": "poison-pill", "action": "exit"}
+    corpus, files, hook = _poison_corpus(tmp_path, 3)
     with deployment_of(kind, tmp_path) as (env, db_url, _broker):
         sick = start_worker(env, tmp_path, "sick", extra_env={"REPRINT_TEST_HOOK": json.dumps(hook)})
         with workers(sick) as started:
             sick.wait_ready()
-            waiter = _waiter(env, corpus, tmp_path)
-            try:
-                output = _finish(waiter, tmp_path, 90)
-            finally:
-                if waiter.poll() is None:
-                    waiter.kill()
-            assert waiter.returncode == 1, output  # the run finished, with the dead letter as its error
+            returncode, output = _ingest(env, corpus, tmp_path, 90)
+            assert returncode == 1, output  # the run finished, with the dead letter as its error
             assert "DeadLettered" in output
             letters = _letters(env)
             assert len(letters) == 1, letters
@@ -237,23 +247,15 @@ def test_poison_page_is_dead_lettered_and_the_rest_drains(kind: str, tmp_path: P
 
 
 def test_rabbitmq_delivery_limit_dead_letters_into_the_same_list(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    poison = article_html("Poison pill", story(7))
-    files = write_corpus(corpus, 2, copies=1, extra={"poison-pill.html": poison})
-    hook = {"task": "reprint.extract_page", "match": "poison-pill", "action": "exit"}
+    corpus, files, hook = _poison_corpus(tmp_path, 2)
     with deployment_of("amqp", tmp_path) as (env, db_url, _broker):
         # the guard would wait for 10 deliveries; the queue's own limit (1 redelivery) acts first
         env = {**env, "REPRINT_MAX_DELIVERIES": "10", "REPRINT_BROKER_DELIVERY_LIMIT": "1"}
         sick = start_worker(env, tmp_path, "sick", extra_env={"REPRINT_TEST_HOOK": json.dumps(hook)})
         with workers(sick):
             sick.wait_ready()
-            waiter = _waiter(env, corpus, tmp_path)
-            try:
-                output = _finish(waiter, tmp_path, 90)
-            finally:
-                if waiter.poll() is None:
-                    waiter.kill()
-            assert waiter.returncode == 1, output  # the run ended, the broker's dead letter as its error
+            returncode, output = _ingest(env, corpus, tmp_path, 90)
+            assert returncode == 1, output  # the run ended, the broker's dead letter as its error
             assert "DeadLettered" in output
             assert sick.text().count("exited with 'exitcode 3'") == 2, sick.text()[-3000:]
             letters = _letters(env)
@@ -317,13 +319,8 @@ def test_a_transient_fetch_failure_is_retried_through_the_broker(kind: str, tmp_
         worker = start_worker(env, tmp_path, "fetcher")
         with workers(worker):
             worker.wait_ready()
-            waiter = _waiter(env, site.url("/sitemap.xml"), tmp_path)
-            try:
-                output = _finish(waiter, tmp_path, 90)
-            finally:
-                if waiter.poll() is None:
-                    waiter.kill()
-            assert waiter.returncode == 0, output
+            returncode, output = _ingest(env, site.url("/sitemap.xml"), tmp_path, 90)
+            assert returncode == 0, output
             assert "reprint.fetch_url" in worker.text() and "retry: Retry in" in worker.text(), worker.text()[-3000:]
         counts = db_counts(db_url)
         assert site.hits("/flaky") == 2 and site.hits("/steady") == 1
