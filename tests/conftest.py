@@ -16,7 +16,11 @@ import pytest
 
 from tests.support.db import pg_database, pg_problem_reason
 from tests.support.http import http_server  # noqa: F401 - the fixture, for every test
-from tests.support.workers import deployment  # noqa: F401 - the fixture, for the workers and ingest tests
+from tests.support.workers import (  # noqa: F401 - fixtures: in-process tasks; a RabbitMQ node per session
+    deployment,
+    rabbitmq_node,
+    shared_rabbitmq,
+)
 
 
 @pytest.fixture(scope="session")

@@ -26,12 +26,12 @@ import yaml
 
 from tests.support.workers import (
     ROOT,
+    RabbitServer,
     Worker,
     db_counts,
     deployment_env,
     free_port,
     pg_database,
-    rabbitmq_server,
     redis_server,
     reprint_cmd,
     run_reprint,
@@ -134,14 +134,14 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> Worker:
     return Worker(proc, log, log.stem)
 
 
-def test_compose_commands_run_directly(tmp_path: Path) -> None:
+def test_compose_commands_run_directly(tmp_path: Path, shared_rabbitmq: RabbitServer) -> None:
     corpus = tmp_path / "corpus"
     files = write_corpus(corpus, 2, copies=1)
     sources = tmp_path / "sources.yaml"
     sources.write_text(f"sources:\n  - name: local\n    spec: {corpus}\n    interval: 10s\n")
-    with redis_server(tmp_path) as server, pg_database() as db_url, rabbitmq_server(tmp_path) as rabbit:
+    with redis_server(tmp_path) as server, pg_database() as db_url:
         # as in the file: RabbitMQ the broker, Redis the index, locks and schedule
-        env = deployment_env(server.url, db_url, broker_url=rabbit.url, REPRINT_SOURCES_FILE=str(sources))
+        env = deployment_env(server.url, db_url, broker_url=shared_rabbitmq.url, REPRINT_SOURCES_FILE=str(sources))
         prefix = env["REPRINT_REDIS_PREFIX"]
         # migrate: the one-shot service
         migrate = run_reprint(env, "migrate")

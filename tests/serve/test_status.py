@@ -22,6 +22,7 @@ from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.support.pages import original_page, unrelated_page
 from tests.support.shared_redis import connect_or_skip
+from tests.support.workers import RabbitServer
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/14"
 
@@ -93,11 +94,12 @@ def test_status_json_reports_live_queue_depths(redis_client, filled_db: str, mon
 
 
 def test_status_reads_queue_depths_and_broker_dead_letters_on_rabbitmq(filled_db: str, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       shared_rabbitmq: RabbitServer) -> None:
     import kombu
 
     from pipeline.serve.status import broker_status
-    from tests.support.workers import RedisServer, rabbitmq_server
+    from tests.support.workers import RedisServer
     from workers import broker
 
     redis_dir = tmp_path / "redis"
@@ -105,20 +107,19 @@ def test_status_reads_queue_depths_and_broker_dead_letters_on_rabbitmq(filled_db
     redis = RedisServer(redis_dir)
     redis.start()
     try:
-        with rabbitmq_server(tmp_path) as rabbit:
-            settings = Settings(broker_url=rabbit.url, redis_url=redis.url)
-            with kombu.Connection(rabbit.url) as connection:
-                channel = connection.default_channel
-                for queue in broker.task_queues(settings, ("fetch", "dedup")):
-                    queue(channel).declare()
-                broker.declare_dead_letters(connection)
-                producer = connection.Producer(channel)
-                for _ in range(3):
-                    producer.publish({"x": 1}, exchange=broker.TASK_EXCHANGE, routing_key="fetch")
-                producer.publish({"x": 1}, exchange=broker.DEAD_EXCHANGE, routing_key="whatever")
-            redis.client().rpush(f"{settings.redis_prefix}:deadletters", json.dumps({"id": "a"}))
-            monkeypatch.setenv("REPRINT_BROKER_URL", rabbit.url)
-            out = broker_status(settings, inspector=lambda url, timeout: {"alive": []})
+        settings = Settings(broker_url=shared_rabbitmq.url, redis_url=redis.url)
+        with kombu.Connection(shared_rabbitmq.url) as connection:
+            channel = connection.default_channel
+            for queue in broker.task_queues(settings, ("fetch", "dedup")):
+                queue(channel).declare()
+            broker.declare_dead_letters(connection)
+            producer = connection.Producer(channel)
+            for _ in range(3):
+                producer.publish({"x": 1}, exchange=broker.TASK_EXCHANGE, routing_key="fetch")
+            producer.publish({"x": 1}, exchange=broker.DEAD_EXCHANGE, routing_key="whatever")
+        redis.client().rpush(f"{settings.redis_prefix}:deadletters", json.dumps({"id": "a"}))
+        monkeypatch.setenv("REPRINT_BROKER_URL", shared_rabbitmq.url)
+        out = broker_status(settings, inspector=lambda url, timeout: {"alive": []})
     finally:
         redis.stop()
     assert out["reachable"] is True, out

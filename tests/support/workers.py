@@ -240,6 +240,7 @@ class RabbitServer:
 
 @contextlib.contextmanager
 def rabbitmq_server(directory: Path) -> Iterator[RabbitServer]:
+    """A private node of the test's own (for a test that stops and starts its broker)."""
     server = RabbitServer(directory)
     try:
         server.start()
@@ -247,6 +248,39 @@ def rabbitmq_server(directory: Path) -> Iterator[RabbitServer]:
     finally:
         server.stop()
         server.cleanup()
+
+
+def reset_rabbitmq(server: RabbitServer) -> RabbitServer:
+    """Delete every queue a deployment declares (stage queues, dead letters, delayed delivery), so a test on a
+    shared node starts from an empty broker, whatever arguments (delivery limit) the last test declared."""
+    import kombu
+
+    from workers.app import QUEUES
+    from workers.broker import DEAD_QUEUE
+
+    names = [*QUEUES, DEAD_QUEUE, *(f"celery_delayed_{level}" for level in range(28))]
+    with kombu.Connection(server.url, connect_timeout=5) as connection:
+        connection.ensure_connection(max_retries=3)
+        for name in names:
+            channel = connection.channel()
+            with contextlib.suppress(*connection.channel_errors):  # never declared: nothing to delete
+                channel.queue_delete(name)
+            with contextlib.suppress(Exception):
+                channel.close()
+    return server
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitServer]:
+    """One private RabbitMQ node for the session (a start costs seconds); ``shared_rabbitmq`` resets it per test."""
+    with rabbitmq_server(tmp_path_factory.mktemp("rabbitmq")) as server:
+        yield server
+
+
+@pytest.fixture
+def shared_rabbitmq(rabbitmq_node: RabbitServer) -> RabbitServer:
+    """The session's RabbitMQ node, its queues deleted: for tests that do not restart their broker."""
+    return reset_rabbitmq(rabbitmq_node)
 
 
 # --- postgresql -----------------------------------------------------------------------------------

@@ -61,17 +61,24 @@ BROKERS = ["amqp", "redis"]
 
 
 @contextlib.contextmanager
-def deployment_of(kind: str, tmp_path: Path) -> Iterator[tuple[dict[str, str], str, RedisServer | RabbitServer]]:
-    """(environment, database URL, broker server) of a deployment on this broker, all private to the test."""
+def deployment_of(kind: str, tmp_path: Path, rabbit: RabbitServer | None = None
+                  ) -> Iterator[tuple[dict[str, str], str, RedisServer | RabbitServer]]:
+    """(environment, database URL, broker server) of a deployment on this broker: a private Redis and
+    database; on RabbitMQ the given (reset, shared) node, or a node of its own."""
     with contextlib.ExitStack() as stack:
         redis = stack.enter_context(redis_server(tmp_path, appendonly=True))
         db_url = stack.enter_context(pg_database())
         broker: RedisServer | RabbitServer = redis
         if kind == "amqp":
-            broker = stack.enter_context(rabbitmq_server(tmp_path))
+            broker = rabbit or stack.enter_context(rabbitmq_server(tmp_path))
         env = deployment_env(redis.url, db_url, broker_url=broker.url)
         assert run_reprint(env, "migrate").returncode == 0
         yield env, db_url, broker
+
+
+def _shared_node(kind: str, request: pytest.FixtureRequest) -> RabbitServer | None:
+    """The session's RabbitMQ node, reset, when the test runs on RabbitMQ (a Redis run starts none)."""
+    return request.getfixturevalue("shared_rabbitmq") if kind == "amqp" else None
 
 
 def _queued(broker: RedisServer | RabbitServer) -> int:
@@ -112,7 +119,8 @@ def _finish(waiter: subprocess.Popen[str], tmp_path: Path, timeout: float) -> st
 
 
 @pytest.mark.parametrize("kind", BROKERS)
-def test_crash_sigkill_whole_worker_mid_task_recovers_within_60s(kind: str, tmp_path: Path) -> None:
+def test_crash_sigkill_whole_worker_mid_task_recovers_within_60s(kind: str, tmp_path: Path,
+                                                                 request: pytest.FixtureRequest) -> None:
     corpus = tmp_path / "corpus"
     files = write_corpus(corpus, 6, copies=1)
     target = "story-002--copy0"
@@ -120,7 +128,7 @@ def test_crash_sigkill_whole_worker_mid_task_recovers_within_60s(kind: str, tmp_
     markers.mkdir()
     hook = {"task": "reprint.dedup_article", "match": target, "action": "pause", "seconds": 120,
             "marker_dir": str(markers)}
-    with deployment_of(kind, tmp_path) as (env, db_url, _broker):
+    with deployment_of(kind, tmp_path, _shared_node(kind, request)) as (env, db_url, _broker):
         victim = start_worker(env, tmp_path, "victim", extra_env={"REPRINT_TEST_HOOK": json.dumps(hook)})
         with workers(victim) as started:
             victim.wait_ready()
@@ -211,9 +219,10 @@ def _letters(env: dict[str, str]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("kind", BROKERS)
-def test_poison_page_is_dead_lettered_and_the_rest_drains(kind: str, tmp_path: Path) -> None:
+def test_poison_page_is_dead_lettered_and_the_rest_drains(kind: str, tmp_path: Path,
+                                                          request: pytest.FixtureRequest) -> None:
     corpus, files, hook = _poison_corpus(tmp_path, 3)
-    with deployment_of(kind, tmp_path) as (env, db_url, _broker):
+    with deployment_of(kind, tmp_path, _shared_node(kind, request)) as (env, db_url, _broker):
         sick = start_worker(env, tmp_path, "sick", extra_env={"REPRINT_TEST_HOOK": json.dumps(hook)})
         with workers(sick) as started:
             sick.wait_ready()
@@ -246,9 +255,9 @@ def test_poison_page_is_dead_lettered_and_the_rest_drains(kind: str, tmp_path: P
     assert counts == {"pages": n, "page_urls": n, "articles": n, "article_pages": n, "article_urls": n}
 
 
-def test_rabbitmq_delivery_limit_dead_letters_into_the_same_list(tmp_path: Path) -> None:
+def test_rabbitmq_delivery_limit_dead_letters_into_the_same_list(tmp_path: Path, shared_rabbitmq: RabbitServer) -> None:
     corpus, files, hook = _poison_corpus(tmp_path, 2)
-    with deployment_of("amqp", tmp_path) as (env, db_url, _broker):
+    with deployment_of("amqp", tmp_path, shared_rabbitmq) as (env, db_url, _broker):
         # the guard would wait for 10 deliveries; the queue's own limit (1 redelivery) acts first
         env = {**env, "REPRINT_MAX_DELIVERIES": "10", "REPRINT_BROKER_DELIVERY_LIMIT": "1"}
         sick = start_worker(env, tmp_path, "sick", extra_env={"REPRINT_TEST_HOOK": json.dumps(hook)})
@@ -301,13 +310,14 @@ def test_standby_beat_takes_over_when_the_active_one_dies(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("kind", BROKERS)
-def test_a_transient_fetch_failure_is_retried_through_the_broker(kind: str, tmp_path: Path) -> None:
+def test_a_transient_fetch_failure_is_retried_through_the_broker(kind: str, tmp_path: Path,
+                                                                 request: pytest.FixtureRequest) -> None:
     """A 503 becomes a Celery retry with a countdown (on RabbitMQ through its delayed-delivery queues) and the
     page is stored when the server recovers."""
     from tests.support.http import LoopbackServer, Response, sequence
 
     pages = {name: article_html(f"{name} story", story(seed)) for seed, name in enumerate(["steady", "flaky"])}
-    with LoopbackServer() as site, deployment_of(kind, tmp_path) as (env, db_url, _broker):
+    with LoopbackServer() as site, deployment_of(kind, tmp_path, _shared_node(kind, request)) as (env, db_url, _broker):
         site.route("/steady", pages["steady"])
         site.handle("/flaky", sequence(Response(503, headers={"Retry-After": "1"}),
                                        Response(200, pages["flaky"].encode())))
