@@ -141,18 +141,20 @@ COPY_KINDS = ("verbatim", "verbatim", "verbatim", "trimmed", "attributed", "spun
 
 def wire_story(copies: int, seed: int = 7) -> tuple[list[tuple[str, str, str]], str]:
     """The original and ``copies`` copies as (url, html, kind), in a seeded random arrival order, and the
-    original's URL. The original is self-canonical and the earliest; copies appear up to years later."""
+    original's URL. The original is self-canonical and the earliest; copies appear up to years later.
+    The seed picks the story's text and its URLs, so stories of different seeds never share a page."""
     rng = random.Random(f"story:{seed}")
+    slug = "flood-wall" if seed == 7 else f"flood-wall-s{seed}"
     paragraphs = article_paragraphs(rng, (500, 700), boost=tuple(SYNONYMS))
     title = "Harbour city approves the new flood wall after years of delay"
     origin = Site("Wire Service", "wire.example")
-    original_url = f"https://{origin.host}/2019/flood-wall"
+    original_url = f"https://{origin.host}/2019/{slug}"
     pages = [(original_url, page_html(title, paragraphs, origin, url=original_url, canonical=original_url,
                                       published="2019-03-04", byline="Sam Reporter", rng=rng), "original")]
     for n in range(copies):
         kind = COPY_KINDS[n % len(COPY_KINDS)]
         where = site(10_000 + n)
-        url = f"https://{where.host}/{2019 + n % 6}/flood-wall-{n}"
+        url = f"https://{where.host}/{2019 + n % 6}/{slug}-{n}"
         body = list(paragraphs)
         extra = ""
         if kind == "trimmed":
