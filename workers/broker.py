@@ -87,13 +87,14 @@ def entry_from_message(message: Any, settings: Settings) -> dict[str, Any]:
     }
 
 
-def absorb_dead_letters(app: Celery, settings: Settings, *, close_work: bool = True) -> list[dict[str, Any]]:
-    """Move RabbitMQ's dead letters into the guard's Redis list; returns the entries moved.
+def absorb_dead_letters(app: Celery, settings: Settings) -> list[dict[str, Any]]:
+    """Move RabbitMQ's dead letters into the guard's Redis list and end the page or source each task stood for
+    (so the run it belonged to can finish); returns the entries moved.
 
     Each letter is written to Redis before its message is acknowledged, so a crash in between keeps it in
     both places (a replay then runs it twice, which idempotent tasks absorb) rather than in neither.
-    ``close_work`` ends the page or source the task stood for, so the run it belonged to can finish.
     """
+    from . import tasks  # noqa: F401 - registers the tasks whose work a letter ends (`reprint deadletters` has none)
     from .deadletter import DeliveryGuard
 
     if not settings.broker_is_amqp:
@@ -112,7 +113,7 @@ def absorb_dead_letters(app: Celery, settings: Settings, *, close_work: bool = T
             log.error("task %s[%s] dead-lettered by the broker after %d deliveries", entry["task"], entry["id"],
                       entry["deliveries"])
             task = app.tasks.get(entry["task"])
-            if close_work and task is not None and hasattr(task, "on_dead_letter"):
+            if task is not None and hasattr(task, "on_dead_letter"):
                 try:
                     task.on_dead_letter(entry)
                 except Exception:  # the letter is safe in Redis; its run waits for the next sweep or a replay

@@ -335,3 +335,39 @@ def test_a_transient_fetch_failure_is_retried_through_the_broker(kind: str, tmp_
         counts = db_counts(db_url)
         assert site.hits("/flaky") == 2 and site.hits("/steady") == 1
     assert counts["articles"] == 2 and counts["pages"] == 2
+
+
+def test_deadletters_list_takes_the_brokers_letters_and_ends_their_pages(tmp_path: Path,
+                                                                          shared_rabbitmq: RabbitServer) -> None:
+    """An operator's ``reprint deadletters list`` may move RabbitMQ's letters before any worker does: it ends
+    their pages too, or their run would wait for ever."""
+    import kombu
+
+    from pipeline.settings import Settings
+    from pipeline.store import Store
+    from workers import broker
+    from workers.runs import RunState, page_key
+
+    url = "https://example.com/poison"
+    db_url = f"sqlite:///{tmp_path / 'r.db'}"
+    with redis_server(tmp_path) as server:
+        env = deployment_env(server.url, db_url, broker_url=shared_rabbitmq.url)
+        store = Store(db_url)
+        run_id = store.start_run(["a source"])
+        state = RunState(server.client(), env["REPRINT_REDIS_PREFIX"], run_id)
+        state.create(["a source"])
+        with kombu.Connection(shared_rabbitmq.url) as connection:
+            broker.declare_dead_letters(connection)
+            connection.Producer(connection.default_channel).publish(
+                [[], {"run_id": run_id, "source_id": None, "page_id": 1, "url": url}, {}],
+                exchange=broker.DEAD_EXCHANGE, routing_key="extract", serializer="json",
+                headers={"task": "reprint.extract_page", "id": "t-1", "x-delivery-count": 5})
+        letters = _letters(env)
+        errors = store.errors(run_id)
+        store.close()
+        assert state.is_done(page_key(None, url))
+    assert [(x["id"], x["task"], x["by"], x["deliveries"]) for x in letters] == [("t-1", "reprint.extract_page",
+                                                                               "broker", 6)]
+    assert letters[0]["last_error"].endswith(
+        f"past its delivery limit of {Settings(max_deliveries=3).delivery_limit}")
+    assert [(e.url, e.kind) for e in errors] == [(url, "DeadLettered")]
