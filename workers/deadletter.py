@@ -14,6 +14,7 @@ Celery keeps a task's id across redeliveries and retries, which is what makes th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -218,15 +219,16 @@ class GuardedTask(Task):
         """Count this delivery, waiting out a short Redis outage (a few seconds) before giving up."""
         request = self.request
         for wait in GUARD_RETRY_WAITS:
-            try:
+            with contextlib.suppress(redis.RedisError):
                 return guard.begin(request.id, hostname=request.hostname)
-            except redis.RedisError as err:
-                error = err
-                time.sleep(wait)
-        # Without the counter the guard cannot protect this delivery: put the message back. It is not
-        # lost (if the broker is Redis and down too, the visibility timeout restores it); the wait above
-        # keeps a Redis restart from spending RabbitMQ's delivery limit in a burst of instant requeues.
-        raise Reject(f"delivery guard unavailable: {error}", requeue=True) from error
+            time.sleep(wait)
+        try:
+            return guard.begin(request.id, hostname=request.hostname)
+        except redis.RedisError as err:
+            # Without the counter the guard cannot protect this delivery: put the message back. It is not
+            # lost (if the broker is Redis and down too, the visibility timeout restores it); the waits above
+            # keep a Redis restart from spending RabbitMQ's delivery limit in a burst of instant requeues.
+            raise Reject(f"delivery guard unavailable: {err}", requeue=True) from err
 
     def _routed_queue(self) -> str | None:
         try:
