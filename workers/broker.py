@@ -94,11 +94,11 @@ def absorb_dead_letters(app: Celery, settings: Settings) -> list[dict[str, Any]]
     Each letter is written to Redis before its message is acknowledged, so a crash in between keeps it in
     both places (a replay then runs it twice, which idempotent tasks absorb) rather than in neither.
     """
-    from . import tasks  # noqa: F401 - registers the tasks whose work a letter ends (`reprint deadletters` has none)
     from .deadletter import DeliveryGuard
 
     if not settings.broker_is_amqp:
         return []
+    app.loader.import_default_modules()  # the tasks whose work a letter ends (`reprint deadletters` has none yet)
     guard = DeliveryGuard.from_settings(settings)
     moved: list[dict[str, Any]] = []
     with app.connection_for_write() as connection:
