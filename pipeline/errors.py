@@ -10,7 +10,8 @@
     │   ├── ResponseTooLarge, DeadlineExceeded, BlockedAddress, RobotsDisallowed,
     │   └── TooManyRedirects, UnsupportedContentType
     ├── ExtractError                extract: fetched, but no article
-    │   ├── NotHTML, EmptyPage, DecodeError
+    │   ├── NotHTML, EmptyPage, DecodeError, PageTooComplex, PageOutOfMemory, ExtractorCrashed
+    │   └── PageTimeout             past a deadline (stage extract, or dedup for matching)
     ├── ConfigError                 config: settings or the sources file
     └── UnexpectedError             anything else that broke one page; kind is the original type's name
 
@@ -100,7 +101,13 @@ class PageTooComplex(ExtractError):
 
 
 class PageTimeout(ExtractError):
-    """Extraction ran past ``extract_deadline`` and its process was stopped. The page stays stored."""
+    """A page's work ran past its deadline and was stopped; the page stays stored for ``reprocess``. Extraction
+    (``extract_deadline``: its process is killed) or dedup (``dedup_deadline``: matching stops between
+    verifications, stage ``dedup``)."""
+
+    def __init__(self, message: str, *, url: str | None = None, stage: str = "extract") -> None:
+        super().__init__(message, url=url)
+        self.stage = stage
 
 
 class PageOutOfMemory(ExtractError):

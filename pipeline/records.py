@@ -383,6 +383,7 @@ class ReprocessReport:
     unchanged: int = 0
     text_changed: int = 0  # articles whose extracted article changed (``article_updated``)
     added: int = 0  # pages that had no article and now have one
+    rematched: int = 0  # articles whose matching a dedup deadline had cut short, matched again
     pruned: int = 0  # pages whose raw HTML was pruned: skipped
     failed: int = 0  # pages that could not be extracted (recorded as errors; their stored article is kept)
     relations_changed: int = 0  # articles whose stored relations changed verdict
@@ -396,7 +397,7 @@ class ReprocessReport:
     # kind (moves | flags | canon) → id (JSON key) → [stamp, the value before the run changed it]
     touched: dict[str, dict[str, list[Any]]] = field(default_factory=lambda: {"moves": {}, "flags": {}, "canon": {}})
 
-    _COUNTS = ("pages", "unchanged", "text_changed", "added", "pruned", "failed", "relations_changed")
+    _COUNTS = ("pages", "unchanged", "text_changed", "added", "rematched", "pruned", "failed", "relations_changed")
 
     def take(self, other: ReprocessReport) -> None:
         """Add another part's counts (a batch, a worker's share) to these."""

@@ -84,6 +84,8 @@ def render_reprocess(report: ReprocessReport, console: Console) -> None:
     table.add_row("text changed", str(report.text_changed))
     if report.added:
         table.add_row("articles added", str(report.added))
+    if report.rematched:
+        table.add_row("articles matched again", str(report.rematched))
     table.add_row("relations changed", str(report.relations_changed))
     table.add_row("cluster moves", str(report.cluster_moves))
     table.add_row("canonical changes", str(report.canonical_changes))

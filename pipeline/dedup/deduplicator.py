@@ -24,12 +24,14 @@ from typing import Any, Protocol, TypeVar
 
 from pipeline.dedup.canonical import decide
 from pipeline.dedup.cluster import partition
+from pipeline.dedup.deadline import Deadline
 from pipeline.dedup.fingerprint import estimate_jaccard, fingerprint_tokens
 from pipeline.dedup.index import StoreLSHIndex, band_keys, screen
 from pipeline.dedup.panel import SMALL_CLUSTER, decide_large
 from pipeline.dedup.policy import DecisionPolicy
 from pipeline.dedup.reviews import EMPTY, ReviewSet
 from pipeline.dedup.verify import MIN_JACCARD3, spun_part, verify_articles
+from pipeline.errors import PageTimeout
 from pipeline.records import Article, DedupOutcome, MemberDecision, PageVersion, PairVerdict, Signature
 from pipeline.settings import Settings, get_settings
 from pipeline.store import Store
@@ -153,16 +155,29 @@ class Deduplicator:
 
     def add(self, page_id: int, article: Article) -> DedupOutcome:
         """Store the article and relate it to its verified near-duplicates; its cluster is decided when the
-        policy says so (at once by default, else with the next batch or at ``flush()``)."""
+        policy says so (at once by default, else with the next batch or at ``flush()``).
+
+        Matching that runs past ``dedup_deadline`` raises ``PageTimeout`` (stage dedup) with the article stored as
+        a cluster of its own, no relation written, and marked unmatched (``Store.unmatched``): a caller inside a
+        transaction commits it before reporting the error, and ``reprocess`` (or a redelivery) matches it again."""
+        deadline = Deadline(self.settings.dedup_deadline, article.url)
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
         article_id, cluster_id, created = self.store.add_article_once(page_id, article, sig)
         try:
-            outcome = self._relate(article_id, cluster_id, article, tokens, sig)
+            try:
+                outcome = self._relate(article_id, cluster_id, article, tokens, sig, deadline)
+            except PageTimeout:
+                self.store.mark_unmatched(article_id)  # nothing of its relations was written: edges come last
+                raise
+            if not created:  # matched again (a redelivery, reprocess): whatever cut it short before is over
+                self.store.clear_unmatched(article_id)
             if outcome.related and self.policy.due(self.pending):
                 outcome.changes = self.flush()
                 outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
             return outcome
+        except PageTimeout:
+            raise
         except BaseException:
             if created:  # the caller's transaction may undo the insert: keep no trace of the article here
                 self.forget(article_id)
@@ -209,20 +224,32 @@ class Deduplicator:
         The old version is kept (``Store.replace_article``), the new one re-fingerprinted; its entries in the
         index are replaced, its relations verified again from its new candidates, and the clusters it was and is
         now related to are re-decided at once: it may leave its cluster, join another, or become or stop being
-        canonical. ``article_updated`` is logged first, then the events of its consequences."""
+        canonical. ``article_updated`` is logged first, then the events of its consequences.
+
+        Matching past ``dedup_deadline`` keeps the new version, unmatched (as ``add`` does), re-decides what it was
+        related to (it has no relation left), and raises ``PageTimeout``."""
+        deadline = Deadline(self.settings.dedup_deadline, article.url)
         self.refresh()
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
         old_sig = self.store.signatures_of([article_id]).get(article_id)
+        cut: PageTimeout | None = None
         # under the lock: content-log entries are written one at a time, so ``refresh`` never steps over one
         with self._lock(), self.store.unit():
             cluster_id, neighbours = self.store.replace_article(article_id, article, sig, reason=reason,
                                                                 previous=previous)
             self._drop(article_id)
             self._unindex(article_id, old_sig)
-            outcome = self._relate(article_id, cluster_id, article, tokens, sig)
+            try:
+                outcome = self._relate(article_id, cluster_id, article, tokens, sig, deadline)
+                self.store.clear_unmatched(article_id)
+            except PageTimeout as err:
+                self.store.mark_unmatched(article_id)
+                outcome, cut = DedupOutcome(article_id, cluster_id), err
         outcome.changes = self.redecide({article_id} | neighbours)[1]
         outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
+        if cut is not None:
+            raise cut
         return outcome
 
     def remove(self, url: str, *, reason: str | None, who: str) -> tuple[int | None, list[dict[str, Any]]]:
@@ -271,7 +298,7 @@ class Deduplicator:
         return changes
 
     def _relate(self, article_id: int, cluster_id: int, article: Article, tokens: Sequence[str],
-                sig: Signature) -> DedupOutcome:
+                sig: Signature, deadline: Deadline | None = None) -> DedupOutcome:
         outcome = DedupOutcome(article_id, cluster_id)
         # When the article was already stored (a redelivered task, a worker killed half-way), matching
         # runs again: every step from here is idempotent, so it completes what was cut short and
@@ -287,7 +314,9 @@ class Deduplicator:
         self.refresh()  # only cached articles can be stale, and only candidates are read from the cache
         others = self.articles(set(candidates))
         edges: dict[tuple[int, int], PairVerdict] = {}
-        for other_id, (other, other_tokens) in others.items():
+        for n, (other_id, (other, other_tokens)) in enumerate(others.items()):
+            if deadline is not None:
+                deadline.check(f"verifying {n} of {len(others)} candidates")
             language = min(filter(None, [article.language, other.language]), default=None)
             if other_id < article_id:
                 verdict = verify_articles(other.url, other_tokens, article.url, tokens, language)

@@ -6,7 +6,8 @@ A better extractor or detector ships; ``reprint reprocess`` brings the store up 
 2. an article that comes out different is updated (``steps.update_article``: version kept, re-fingerprinted,
    index entries and relations replaced, ``article_updated`` then its consequences); a page that had no article
    gets one; an article that comes out the same keeps its candidates, and its stored relations are verified
-   again (a changed verifier changes them);
+   again (a changed verifier changes them); an article whose matching was cut short by ``dedup_deadline``
+   (``Store.unmatched``) is matched again;
 3. the component of every article of the batch is re-decided (partition, canonical, flags, reviews in force),
    once per run.
 
@@ -34,7 +35,7 @@ from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.dedup.policy import DecisionPolicy
 from pipeline.dedup.verify import verify_articles
 from pipeline.errors import as_reprint_error
-from pipeline.ingest.steps import extract_page, update_article
+from pipeline.ingest.steps import extract_page, page_unit, update_article
 from pipeline.records import PairVerdict, ReprocessReport
 from pipeline.settings import Settings
 from pipeline.store import Store
@@ -86,6 +87,7 @@ def reprocess_pages(store: Store, dedup: Deduplicator, page_ids: list[int], *, d
     report = ReprocessReport()
     done = set() if done is None else done
     kept: list[int] = []
+    rematched: list[int] = []
     for page_id in page_ids:
         report.pages += 1
         page = store.load_page(page_id)
@@ -95,12 +97,17 @@ def reprocess_pages(store: Store, dedup: Deduplicator, page_ids: list[int], *, d
             report.pruned += 1
             continue
         try:
-            with store.unit():
+            with page_unit(store):
                 article, warnings = extract_page(page, dedup.settings)
                 existing = store.article_for_page(page_id)
                 if existing is None:
                     dedup.add(page_id, article)
                     report.added += 1
+                    continue
+                if store.unmatched([existing]) and store.same_article(existing, article):
+                    dedup.add(page_id, article)  # its matching was cut short: match it again
+                    report.rematched += 1
+                    rematched.append(existing)
                     continue
                 result = update_article(dedup, existing, article, warnings, reason="reprocess",
                                         previous=store.page_version_of(page_id))
@@ -122,7 +129,7 @@ def reprocess_pages(store: Store, dedup: Deduplicator, page_ids: list[int], *, d
     with store.unit():
         touched = reverify(dedup, kept)
     report.relations_changed += len(touched)
-    report.count_changes(dedup.redecide_each(set(kept) | touched, done))
+    report.count_changes(dedup.redecide_each(set(kept) | touched | set(rematched), done))
     return report
 
 

@@ -18,6 +18,7 @@ acks) and its own bookkeeping (a summary in memory; a run state in Redis), never
     update_article(dedup, article_id, …) → PageResult: a stored article replaced by a new version (or not, when
                                            the extracted article is the same), its cluster re-decided
     ingest_page(page, store, dedup, ...) → PageResult: known_page, store, extract, dedup (or update) in one unit
+    page_unit(store)                        that unit: a dedup ``PageTimeout`` commits what it kept, then is raised
     page_fetched(store, url, lastmod)       a sitemap URL handled: skipped until its <lastmod> moves
     record_error / record_warning        → ErrorNote: the errors table, one kind mapping for every runner
 """
@@ -25,13 +26,14 @@ acks) and its own bookkeeping (a summary in memory; a run state in Redis), never
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.dedup.deduplicator import Deduplicator
-from pipeline.errors import HTTPStatusError, SourceError, UnexpectedError, as_reprint_error
+from pipeline.errors import HTTPStatusError, PageTimeout, SourceError, UnexpectedError, as_reprint_error
 from pipeline.extract import extract_isolated
 from pipeline.records import (
     Article,
@@ -198,6 +200,23 @@ def update_article(dedup: Deduplicator, article_id: int, article: Article,
                       verified=outcome.candidates, changes=outcome.changes)
 
 
+@contextlib.contextmanager
+def page_unit(store: Store) -> Iterator[None]:
+    """One page's unit (``Store.unit``): its writes commit together or not at all, except that dedup cut short by
+    its deadline (``PageTimeout``, stage dedup) commits what the deduplicator kept (the article, unmatched, for
+    ``reprocess``) and is raised after the commit."""
+    cut: PageTimeout | None = None
+    with store.unit():
+        try:
+            yield
+        except PageTimeout as err:
+            if err.stage != "dedup":
+                raise
+            cut = err
+    if cut is not None:
+        raise cut
+
+
 def update_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | None, article_id: int) -> PageResult:
     """A stored page came back with other, newer content: store it, re-extract, and update its article. A new
     version that holds no article keeps the new bytes and the stored article, and the error is raised."""
@@ -208,9 +227,10 @@ def update_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | 
         with contextlib.suppress(Exception):
             store.add_page(page, source_id)
         raise
-    with store.unit():
+    with page_unit(store):
         store.add_page(page, source_id)
-        return update_article(dedup, article_id, article, warnings, previous=previous)
+        result = update_article(dedup, article_id, article, warnings, previous=previous)
+    return result
 
 
 def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | None) -> PageResult:
@@ -219,7 +239,8 @@ def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | 
 
     One unit (a savepoint inside a runner's batch): the page, its article and its relations commit
     together. A page that holds no article is kept (to re-extract later) and the error is raised for the
-    caller to record; warnings are returned for the caller to record.
+    caller to record; so is a page whose dedup ran past its deadline, with its article kept unmatched
+    (``page_unit``). Warnings are returned for the caller to record.
     """
     known = known_page(store, page)
     if known is not None:
@@ -229,7 +250,7 @@ def ingest_page(page: Page, store: Store, dedup: Deduplicator, source_id: int | 
     result: PageResult | None = None
     try:
         article, warnings = extract_page(page, dedup.settings)
-        with store.unit():
+        with page_unit(store):
             result = dedup_article(dedup, store.add_page(page, source_id), article, warnings)
     except Exception:
         if result is not None and result.article_id is not None:  # the commit itself failed

@@ -42,6 +42,7 @@ from pipeline.store.schema import (
     SignatureRow,
     SitemapLastmodRow,
     TombstoneRow,
+    UnmatchedRow,
     utcnow,
 )
 
@@ -157,6 +158,26 @@ class LivingStore:
         rows = [{"article_id": i} for i in sorted(ids)]
         if rows:
             c.execute(self._insert_for(c)(PendingRow.__table__).on_conflict_do_nothing(), rows)
+
+    def mark_unmatched(self, article_id: int) -> None:
+        """The article's matching was cut short (``dedup_deadline``): ``reprocess`` matches it again."""
+        with self._conn() as c:
+            c.execute(self._insert_for(c)(UnmatchedRow.__table__).on_conflict_do_nothing(),
+                      [{"article_id": article_id}])
+
+    def unmatched(self, article_ids: Iterable[int]) -> set[int]:
+        """Which of these articles wait to be matched again."""
+        ids = sorted(set(article_ids))
+        if not ids:
+            return set()
+        with self._conn(read=True) as c:
+            return set(c.scalars(select(UnmatchedRow.article_id).where(
+                UnmatchedRow.article_id.in_(bindparam("ids", expanding=True))), {"ids": ids}))
+
+    def clear_unmatched(self, article_id: int) -> None:
+        """The article was matched in full."""
+        with self._conn() as c:
+            c.execute(delete(UnmatchedRow).where(UnmatchedRow.article_id == article_id))
 
     def content_changes(self, after: int | None = None) -> tuple[int, set[int]]:
         """(the newest entry of the content log, the articles updated or removed after entry ``after``).
@@ -357,6 +378,7 @@ class LivingStore:
                               {"k": band_keys})
                 c.execute(delete(SignatureRow).where(SignatureRow.article_id == article_id))
                 c.execute(delete(PendingRow).where(PendingRow.article_id == article_id))
+                c.execute(delete(UnmatchedRow).where(UnmatchedRow.article_id == article_id))
                 # the content log's marker first (its id above every earlier one), then the versions' content
                 c.execute(_V.insert().values(article_id=article_id, version=0, content_hash=None, fetched_at=None,
                                              title="", text_length=0, text_hash="", n_tokens=0, reason="removed",

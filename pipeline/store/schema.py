@@ -153,6 +153,14 @@ class PendingRow(Base):
     article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
+class UnmatchedRow(Base):
+    """Articles whose matching was cut short (their dedup ran past ``dedup_deadline``): stored as a cluster of their
+    own, with no relation yet; ``reprint reprocess`` matches them again."""
+
+    __tablename__ = "unmatched_articles"
+    article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
 class EventRow(Base):
     """The ordered change log downstream systems follow: its id is the cursor."""
 

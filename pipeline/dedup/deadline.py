@@ -1,0 +1,42 @@
+"""A cooperative deadline for one page's dedup work (``Settings.dedup_deadline``).
+
+Extraction is stopped from outside (its worker process is killed, ``pipeline.extract.isolated``); matching runs in
+the process that holds the store's transaction, so it stops itself instead: ``Deadline.check`` is called between
+verifications, and raises ``PageTimeout`` (stage ``dedup``) once the page's time is spent. One verification is
+bounded by the extraction limits (a few hundred ms at the largest text), so the overrun past the deadline is too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pipeline.errors import PageTimeout
+
+
+@dataclass(slots=True)
+class Deadline:
+    """``seconds`` from its creation, on ``clock``; ``check()`` raises ``PageTimeout`` past them."""
+
+    seconds: float
+    url: str | None = None
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def check(self, doing: str = "matching") -> None:
+        """Raise ``PageTimeout`` when the deadline has passed."""
+        elapsed = self.elapsed
+        if elapsed > self.seconds:
+            raise PageTimeout(f"dedup ran past its {self.seconds:g} s deadline (dedup_deadline) after {elapsed:.1f} s "
+                              f"of {doing}; the article is kept unmatched for reprocess", url=self.url, stage="dedup")
+
+
+__all__ = ["Deadline"]
