@@ -180,7 +180,7 @@ class Deduplicator:
             raise
         except BaseException:
             if created:  # the caller's transaction may undo the insert: keep no trace of the article here
-                self.forget(article_id)
+                self.forget(article_id, sig)
             raise
 
     @property
@@ -188,13 +188,16 @@ class Deduplicator:
         """How many related articles this deduplicator added wait for their clusters to be decided."""
         return len(self._dirty)
 
-    def forget(self, article_id: int) -> None:
-        """Drop an article that was not committed (its unit rolled back) from the cache and the index."""
+    def forget(self, article_id: int, sig: Signature | None = None) -> None:
+        """Drop an article that was not committed (its unit rolled back) from the cache and the index: the
+        entries the store's index holds in memory, or with ``sig`` the buckets of a shared index (which keeps
+        no list of an article's buckets: Redis)."""
         self._articles.pop(article_id, None)
         self._dirty.discard(article_id)
-        remove = getattr(self._index, "remove", None)
-        if remove is not None:
-            remove(article_id)
+        if isinstance(self._index, StoreLSHIndex):
+            self._index.remove(article_id)
+        elif self._index is not None and sig is not None:
+            self._index.remove(article_id, sig)  # type: ignore[attr-defined]
         rolled_back = getattr(self._index, "rolled_back", None)
         if rolled_back is not None:  # the unit may have taken other articles' index writes with it
             rolled_back()

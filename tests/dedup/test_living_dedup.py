@@ -94,3 +94,24 @@ def test_a_second_process_reads_an_update_through_the_content_log(shared: tuple[
     one.remove("https://a.example/pier", reason=None, who="t")
     two.refresh()
     assert two.articles({pier}) == {}
+
+
+class _Stopped(BaseException):
+    """What a task that is terminated half-way sees (a time limit, a cancelled task on a lost broker)."""
+
+
+def test_an_arrival_cut_short_leaves_the_shared_index_and_keeps_its_own_error(
+        shared: tuple[Store, RedisLSHIndex], monkeypatch: pytest.MonkeyPatch) -> None:
+    store, index = shared
+    worker = Deduplicator(store, Settings(database_url=store.url), index=index)
+    _add(worker, "https://a.example/pier", page(PIER_TITLE, PIER, site="A", host="a.example"))
+    body = page(spin(PIER_TITLE), [spin(p) for p in PIER], site="B", host="b.example")
+    spun = _article("https://b.example/pier", body)
+
+    def stopped(*_args: object) -> None:
+        raise _Stopped
+
+    monkeypatch.setattr(store, "signatures_of", stopped)  # after the index took the arrival in
+    with pytest.raises(_Stopped):  # its own error, not one of the clean-up's
+        worker.add(store.add_page(Page("https://b.example/pier", body), None), spun)
+    assert len(index) == 1 and index.query(fingerprint(spun)) == {1}
