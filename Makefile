@@ -68,9 +68,11 @@ lint: install-test
 	$(BIN)/ruff check .
 
 ## test: install the test dependencies, the browser and RabbitMQ, start the services, lint, run the whole suite
+## (in TEST_JOBS processes: most of the slow tests wait on workers, brokers and timeouts, not on a core)
+TEST_JOBS ?= 2
 test: install-test services browser rabbitmq
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS)
 
 ## sample: regenerate the committed sample corpus
 sample: install
