@@ -77,6 +77,7 @@ class LivingStore:
 
     _begin: Any  # Store's: the open unit's connection, or a transaction of its own
     _insert_for: Any  # Store's: the dialect's INSERT (ON CONFLICT on SQLite and PostgreSQL)
+    _stmts: dict[str, Any]  # Store's: statements built once, for what runs once per page
 
     def _conn(self, *, read: bool = False) -> AbstractContextManager[Connection]:
         return self._begin(read=read)  # type: ignore[no-any-return]
@@ -330,7 +331,7 @@ class LivingStore:
     def is_forgotten(self, url: str) -> bool:
         """Whether a URL was taken down and may not be ingested again (one primary-key look-up)."""
         with self._conn(read=True) as c:
-            row = c.execute(select(_T.c.allowed).where(_T.c.url_key == url_key(url))).first()
+            row = c.execute(self._stmts["forgotten"], {"k": url_key(url)}).first()
         return row is not None and not row[0]
 
     def tombstones(self) -> list[dict[str, Any]]:

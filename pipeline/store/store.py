@@ -48,6 +48,7 @@ from pipeline.store.schema import (
     SignatureRow,
     SitemapLastmodRow,
     SourceRow,
+    TombstoneRow,
     WarcCheckpointRow,
     utcnow,
 )
@@ -140,6 +141,8 @@ class Store(LivingStore):
             .where(SignatureRow.article_id.in_(bindparam("ids", expanding=True))),
             "remove_bands": LSHBandRow.__table__.delete().where(
                 LSHBandRow.article_id == bindparam("a"), LSHBandRow.band_key.in_(bindparam("keys", expanding=True))),
+            "forgotten": select(TombstoneRow.__table__.c.allowed)
+            .where(TombstoneRow.__table__.c.url_key == bindparam("k")),
             "stored_page": select(pages.c.id, pages.c.content_hash, a.c.id, pages.c.fetched_at)
             .select_from(pages.outerjoin(a, a.c.page_id == pages.c.id))
             .where(pages.c.url_key == bindparam("k")),
