@@ -131,9 +131,9 @@ class Settings(BaseSettings):
     # detection
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations per signature type")
     min_tokens: int = Field(25, ge=1, description="articles with fewer words are stored but not matched")
-    dedup_deadline: float = Field(30.0, gt=0, description="wall-clock seconds for one page's matching and "
-                                  "verification; past it the page gets PageTimeout (stage dedup): its article is kept "
-                                  "as a cluster of its own, unmatched, and reprocess matches it again")
+    dedup_deadline: float = Field(30.0, gt=0, description="wall-clock seconds for one page's matching and for one "
+                                  "cluster's decision; past it: PageTimeout (stage dedup), the article kept unmatched "
+                                  "or the cluster's previous decision kept, and reprocess does it again")
 
     @field_validator("fetch_allow_networks", mode="before")
     @classmethod

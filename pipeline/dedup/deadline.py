@@ -2,8 +2,9 @@
 
 Extraction is stopped from outside (its worker process is killed, ``pipeline.extract.isolated``); matching runs in
 the process that holds the store's transaction, so it stops itself instead: ``Deadline.check`` is called between
-verifications, and raises ``PageTimeout`` (stage ``dedup``) once the page's time is spent. One verification is
-bounded by the extraction limits (a few hundred ms at the largest text), so the overrun past the deadline is too.
+verifications (a page's matching) and between comparisons (a cluster's decision), and raises ``PageTimeout`` (stage
+``dedup``) once the time is spent. One comparison is bounded by the extraction limits (well under a second at the
+largest text), so the overrun past the deadline is too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Deadline:
 
     seconds: float
     url: str | None = None
+    outcome: str = ""  # what becomes of the work cut short, for the message
     clock: Callable[[], float] = time.monotonic
     started: float = field(init=False)
 
@@ -35,8 +37,9 @@ class Deadline:
         """Raise ``PageTimeout`` when the deadline has passed."""
         elapsed = self.elapsed
         if elapsed > self.seconds:
+            then = f"; {self.outcome}" if self.outcome else ""
             raise PageTimeout(f"dedup ran past its {self.seconds:g} s deadline (dedup_deadline) after {elapsed:.1f} s "
-                              f"of {doing}; the article is kept unmatched for reprocess", url=self.url, stage="dedup")
+                              f"of {doing}{then}", url=self.url, stage="dedup")
 
 
 __all__ = ["Deadline"]

@@ -160,7 +160,7 @@ class Deduplicator:
         Matching that runs past ``dedup_deadline`` raises ``PageTimeout`` (stage dedup) with the article stored as
         a cluster of its own, no relation written, and marked unmatched (``Store.unmatched``): a caller inside a
         transaction commits it before reporting the error, and ``reprocess`` (or a redelivery) matches it again."""
-        deadline = Deadline(self.settings.dedup_deadline, article.url)
+        deadline = Deadline(self.settings.dedup_deadline, article.url, "the article is kept unmatched for reprocess")
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
         article_id, cluster_id, created = self.store.add_article_once(page_id, article, sig)
@@ -231,7 +231,7 @@ class Deduplicator:
 
         Matching past ``dedup_deadline`` keeps the new version, unmatched (as ``add`` does), re-decides what it was
         related to (it has no relation left), and raises ``PageTimeout``."""
-        deadline = Deadline(self.settings.dedup_deadline, article.url)
+        deadline = Deadline(self.settings.dedup_deadline, article.url, "the article is kept unmatched for reprocess")
         self.refresh()
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
@@ -291,14 +291,30 @@ class Deduplicator:
         for article_id in sorted(ids):
             if article_id in done:
                 continue
-            with self._lock(), self.store.unit():
-                if self.store.isolated(article_id):
-                    more, component = [], {article_id}
-                else:
-                    more, component = self._recluster(article_id)
+            try:
+                with self._lock(), self.store.unit():
+                    if self.store.isolated(article_id):
+                        more, component = [], {article_id}
+                    else:
+                        more, component = self._recluster(article_id, self._decision_deadline())
+            except PageTimeout as err:
+                more, component = [], self._undecided(article_id, err)
             changes.extend(more)
             done |= component | {article_id}
         return changes
+
+    def _decision_deadline(self) -> Deadline:
+        return Deadline(self.settings.dedup_deadline)
+
+    def _undecided(self, article_id: int, err: PageTimeout) -> set[int]:
+        """A component whose decision ran past ``dedup_deadline`` keeps its previous decision (its unit rolled
+        back); the error is recorded against the article that asked for it. Returns the component."""
+        component: set[int] = getattr(err, "component", None) or {article_id}
+        url = self.store.article_urls([article_id]).get(article_id)
+        self.store.record_error(stage="dedup", kind="PageTimeout", url=url, message=(
+            f"deciding a cluster of {len(component)} related articles ran past its {self.settings.dedup_deadline:g} s "
+            "deadline (dedup_deadline); it keeps its previous decision, and reprocess decides it again"))
+        return component
 
     def _relate(self, article_id: int, cluster_id: int, article: Article, tokens: Sequence[str],
                 sig: Signature, deadline: Deadline | None = None) -> DedupOutcome:
@@ -352,8 +368,11 @@ class Deduplicator:
             for article_id in sorted(waiting):
                 if article_id in done:
                     continue
-                with self._lock():
-                    more, component = self._recluster(article_id)
+                try:  # one unit per component: a decision cut short by its deadline leaves nothing half-written
+                    with self._lock(), self.store.unit():
+                        more, component = self._recluster(article_id, self._decision_deadline())
+                except PageTimeout as err:
+                    more, component = [], self._undecided(article_id, err)
                 changes.extend(more)
                 done |= component
             self.store.clear_pending(waiting)
@@ -365,12 +384,26 @@ class Deduplicator:
         """Re-partition the related component of an article and re-decide each of its clusters."""
         return self._recluster({article_id})[0]
 
-    def _recluster(self, seeds: int | set[int]) -> tuple[list[dict[str, Any]], set[int]]:
+    def _recluster(self, seeds: int | set[int], deadline: Deadline | None = None
+                   ) -> tuple[list[dict[str, Any]], set[int]]:
         """Partition the components of ``seeds`` (one article, or several decided together) and decide each group,
-        with the reviews in force applied around partition and decide (``reviews.ReviewSet``)."""
+        with the reviews in force applied around partition and decide (``reviews.ReviewSet``). ``deadline`` is
+        checked between comparisons; its ``PageTimeout`` carries the component (``component``)."""
         self.refresh()
         has_reviews = self.store.has_active_reviews()
         component, edges = self.store.component_edges(seeds, links=has_reviews)
+        try:
+            return self._decide_component(component, edges, has_reviews, deadline)
+        except PageTimeout as err:
+            err.component = set(component)  # type: ignore[attr-defined]
+            raise
+
+    def _decide_component(self, component: set[int], edges: dict[tuple[int, int], PairVerdict], has_reviews: bool,
+                          deadline: Deadline | None) -> tuple[list[dict[str, Any]], set[int]]:
+        def tick(doing: str) -> None:
+            if deadline is not None:
+                deadline.check(doing)
+
         reviews = ReviewSet(self.store.active_reviews(component)) if has_reviews else EMPTY
         used = reviews.constrain_edges(edges)
         if len(component) <= SMALL_CLUSTER:
@@ -378,17 +411,18 @@ class Deduplicator:
             component = set(loaded)  # an article taken down since is no member of anything
             sizes = {i: len(t) for i, (_a, t) in loaded.items()}
             groups = partition(sizes, {i: a.url for i, (a, _t) in loaded.items()}, used,
-                               self._exact_compatibility(component))
+                               self._exact_compatibility(component, tick))
         else:  # a big story: compatibility from the stored signatures, no text read for it
             sigs = self.store.signatures_of(component)
             component = set(sigs)
             sizes = {i: sigs[i].n_tokens for i in component}
             groups = partition(sizes, self.store.article_urls(component), used,
-                               self._estimated_compatibility(sigs))
+                               self._estimated_compatibility(sigs, tick))
         groups = reviews.constrain_groups(groups)
         changes: list[dict[str, Any]] = []
         cluster_ids = self.store.assign_clusters(groups, moves=changes)
         for group, cluster_id in zip(groups, cluster_ids, strict=True):
+            tick(f"deciding a group of {len(group)}")
             group_edges = {k: v for k, v in used.items() if k[0] in group and k[1] in group}
             loaded = self.articles(group)
             articles = {i: loaded[i][0] for i in group}
@@ -397,7 +431,8 @@ class Deduplicator:
             else:
                 decision = decide_large(articles, {i: sizes[i] for i in group},
                                         lambda i, loaded=loaded: loaded[i][1],
-                                        lambda a, b, e=group_edges, loaded=loaded: self._verdict(a, b, e, loaded),
+                                        lambda a, b, e=group_edges, loaded=loaded: self._verdict(a, b, e, loaded,
+                                                                                                 tick),
                                         self._judged)
             if reviews:
                 decision = reviews.overrule(decision, articles, {i: len(loaded[i][1]) for i in group},
@@ -405,11 +440,14 @@ class Deduplicator:
             changes.extend(self.store.apply_decision(cluster_id, decision, touch=bool(reviews.named() & group)))
         return changes, component
 
-    def _exact_compatibility(self, component: set[int]) -> Callable[[int, int], bool]:
+    def _exact_compatibility(self, component: set[int], tick: Callable[[str], None] | None = None
+                             ) -> Callable[[int, int], bool]:
         """May two articles of a small component share a group: their word 3-grams, exactly."""
         grams: dict[int, AbstractSet[str]] = {}
 
         def compatible(a: int, b: int) -> bool:
+            if tick is not None:
+                tick("partitioning")
             loaded = self.articles({a, b})
             for i in (a, b):
                 if i not in grams:
@@ -426,11 +464,14 @@ class Deduplicator:
 
         return compatible
 
-    def _estimated_compatibility(self, sigs: dict[int, Signature]) -> Callable[[int, int], bool]:
+    def _estimated_compatibility(self, sigs: dict[int, Signature], tick: Callable[[str], None] | None = None
+                                 ) -> Callable[[int, int], bool]:
         """The same test for a big component, from the MinHash estimate of the 3-gram Jaccard (and of the
         containment it implies); only a pair the estimate rejects has its texts aligned (``spun_part``)."""
 
         def compatible(a: int, b: int) -> bool:
+            if tick is not None:
+                tick("partitioning")
             jaccard = estimate_jaccard(sigs[a].values["w3"], sigs[b].values["w3"])
             if jaccard >= MIN_JACCARD3:
                 return True
@@ -443,13 +484,16 @@ class Deduplicator:
         return compatible
 
     def _verdict(self, a: int, b: int, edges: dict[tuple[int, int], PairVerdict],
-                 loaded: dict[int, tuple[Article, Sequence[str]]]) -> PairVerdict:
+                 loaded: dict[int, tuple[Article, Sequence[str]]],
+                 tick: Callable[[str], None] | None = None) -> PairVerdict:
         """The relation of two members (a < b): stored, or aligned once and kept."""
         stored = edges.get((a, b))
         if stored is not None:
             return stored
         found = self._verdicts.get((a, b))
         if found is None:
+            if tick is not None:
+                tick("comparing members")
             (x, xt), (y, yt) = loaded[a], loaded[b]
             language = min(filter(None, [x.language, y.language]), default=None)
             found = verify_articles(x.url, xt, y.url, yt, language)

@@ -1,6 +1,7 @@
 """Dedup's own deadline (``dedup_deadline``): a page whose matching runs past it gets ``PageTimeout`` (stage dedup),
 its article is kept as a cluster of its own and marked unmatched, the run goes on, and ``reprint reprocess`` matches
-it again. Embedded (``reprint ingest``), in the library (an update), and through Celery workers on PostgreSQL.
+it again. Embedded (``reprint ingest``), in the library (an update), and through Celery workers on PostgreSQL. A
+cluster decision past it keeps the cluster's previous decision, whole, and reprocess decides it again.
 
 The deadline is set far below what matching one candidate takes, so the page that has a candidate is the one cut
 short, and a page with none never checks it."""
@@ -13,6 +14,7 @@ import pytest
 
 from pipeline.dedup.deadline import Deadline
 from pipeline.dedup.deduplicator import Deduplicator
+from pipeline.dedup.policy import DecisionPolicy
 from pipeline.errors import PageTimeout
 from pipeline.extract.extractor import extract
 from pipeline.records import Article, Page
@@ -149,3 +151,39 @@ def test_celery_workers_record_a_dedup_timeout_and_reprocess_matches_the_article
             assert all(len(_cluster_urls(store, e.url)) == 2 for e in errors)
         finally:
             store.close()
+
+
+class _PastAtDecision(Deadline):
+    """Spent once the decision is under way: after the partition, with the new clusters assigned."""
+
+    def check(self, doing: str = "matching") -> None:
+        if doing.startswith("deciding"):
+            raise PageTimeout("past the deadline while deciding", stage="dedup")
+
+
+@pytest.mark.usefixtures("reprint_env")
+def test_a_decision_past_the_deadline_keeps_the_previous_one_whole_and_reprocess_decides_it(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(sqlite_url)
+    try:
+        adder = Deduplicator(store, Settings(), policy=DecisionPolicy.batched())  # relations now, decisions later
+        for url, body in ((ORIGINAL, original_page()), (COPY, republished_page(ORIGINAL)),
+                          (UNRELATED, unrelated_page())):
+            adder.add(store.add_page(Page(url, body, headers={"content-type": HTML}), None), _article(url, body))
+        assert store.pending() and _cluster_urls(store, COPY) == {COPY}  # related, not decided yet
+
+        hurried = Deduplicator(store, Settings(), policy=DecisionPolicy.batched())
+        monkeypatch.setattr(hurried, "_decision_deadline", lambda: _PastAtDecision(30.0))
+        hurried.flush()
+        (error,) = [e for e in store.errors() if e.level == "error"]
+        assert (error.url, error.stage, error.kind) == (COPY, "dedup", "PageTimeout")
+        assert "deciding a cluster of 2 related articles" in error.message
+        # nothing of the cut decision stays: the copy was assigned to the original's cluster, and is not
+        assert _cluster_urls(store, COPY) == {COPY} and _cluster_urls(store, ORIGINAL) == {ORIGINAL}
+        assert not store.pending()  # not retried by every later flush
+
+        again = cli("reprocess", "--db", sqlite_url, "--no-progress")
+        assert again.exit_code == 0, again.output
+        assert _cluster_urls(store, COPY) == {ORIGINAL, COPY}
+    finally:
+        store.close()
