@@ -414,13 +414,27 @@ def parallel(args: argparse.Namespace) -> None:
         warc = work / "mixed.warc.gz"
         write_warc(warc, pages)
         print(f"  {len(pages):,} pages: {stories} stories of 100 versions, the rest unrelated", flush=True)
-        rate = {}
+        rate, busy = {}, {}
         for processes in (1, 2):
+            start_busy, start_wall = machine_busy_seconds(), time.monotonic()
             seconds, seen = workers_bench.measure(warc, processes, work / f"parallel-{processes}.jsonl", work)
+            busy[processes] = (machine_busy_seconds() - start_busy) / (time.monotonic() - start_wall)
             rate[processes] = seen / seconds
             print(f"  {processes} worker process(es): {seen:,} pages in {seconds:.0f} s = {rate[processes]:.1f} "
-                  "pages/s", flush=True)
+                  f"pages/s; the machine's CPUs busy: {busy[processes]:.2f} of {os.cpu_count()}", flush=True)
         print(f"\nparallel: 2 workers / 1 = {rate[2] / rate[1]:.2f} (target >= 1.8)")
+        # Everything runs on this machine: the worker, its extraction processes, PostgreSQL, Redis, the client. What
+        # one worker process keeps busy bounds what a second can add on the CPUs there are.
+        print(f"the 1-process run kept {busy[1]:.2f} CPUs busy: on {os.cpu_count()} CPUs the ratio can reach at most "
+              f"{(os.cpu_count() or 1) / busy[1]:.2f}; per busy CPU, 2 processes did "
+              f"{rate[2] / busy[2] / (rate[1] / busy[1]):.2f}x the work of 1")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (every CPU, every process: /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
