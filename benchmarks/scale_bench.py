@@ -416,12 +416,14 @@ def parallel(args: argparse.Namespace) -> None:
         print(f"  {len(pages):,} pages: {stories} stories of 100 versions, the rest unrelated", flush=True)
         rate, busy = {}, {}
         for processes in (1, 2):
-            start_busy, start_wall = machine_busy_seconds(), time.monotonic()
+            (busy0, stolen0), start = machine_seconds(), time.monotonic()
             seconds, seen = workers_bench.measure(warc, processes, work / f"parallel-{processes}.jsonl", work)
-            busy[processes] = (machine_busy_seconds() - start_busy) / (time.monotonic() - start_wall)
+            (busy1, stolen1), wall = machine_seconds(), time.monotonic() - start
+            busy[processes] = (busy1 - busy0) / wall
             rate[processes] = seen / seconds
             print(f"  {processes} worker process(es): {seen:,} pages in {seconds:.0f} s = {rate[processes]:.1f} "
-                  f"pages/s; the machine's CPUs busy: {busy[processes]:.2f} of {os.cpu_count()}", flush=True)
+                  f"pages/s; the machine's CPUs busy: {busy[processes]:.2f} of {os.cpu_count()}, taken by the host "
+                  f"(steal): {(stolen1 - stolen0) / wall:.2f}", flush=True)
         print(f"\nparallel: 2 workers / 1 = {rate[2] / rate[1]:.2f} (target >= 1.8)")
         # Everything runs on this machine: the worker, its extraction processes, PostgreSQL, Redis, the client. What
         # one worker process keeps busy bounds what a second can add on the CPUs there are.
@@ -430,11 +432,13 @@ def parallel(args: argparse.Namespace) -> None:
               f"{rate[2] / busy[2] / (rate[1] / busy[1]):.2f}x the work of 1")
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy since boot (every CPU, every process: /proc/stat)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+def machine_seconds() -> tuple[float, float]:
+    """(busy, stolen): CPU seconds since boot the whole machine spent running (every CPU, every process) and the
+    seconds the hypervisor took from it (steal), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]] + [0] * 8
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6]  # user nice system irq softirq
+    return busy / tick, fields[7] / tick
 
 
 def main() -> None:
