@@ -8,7 +8,8 @@ kept compressed so a page can be re-extracted without refetching (``prune`` empt
 Living articles (issue 12) add tables only, never columns, so a SQLite store made before them gets them from
 ``create_all``: ``article_versions`` (what an article was before an update), ``reviews`` (operator decisions that
 outrank the algorithm), ``tombstones`` (pages taken down, never re-ingested unless allowed) and
-``reprocess_checkpoints`` (how far a re-processing run has gone).
+``reprocess_checkpoints`` (how far a re-processing run has gone). So does ``unmatched_articles`` (articles whose
+matching ran past ``dedup_deadline``, for reprocess to match again).
 """
 
 from __future__ import annotations
