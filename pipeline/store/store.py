@@ -663,7 +663,7 @@ class Store(LivingStore):
         """What a run's summary says of the whole store: articles, clusters with articles, clusters with copies,
         and articles per flag. Each is a count over an index (clusters keep their size; each flag has a partial
         index), so a summary costs the same against a million articles as against a hundred."""
-        from sqlalchemy import Text, func
+        from sqlalchemy import Text, func, literal
 
         with self._begin(read=True) as c:
             articles = c.scalar(select(func.count()).select_from(ArticleRow)) or 0
@@ -671,8 +671,11 @@ class Store(LivingStore):
             multi = c.scalar(select(func.count()).select_from(ClusterRow).where(ClusterRow.size > 1)) or 0
             flags = {}
             for flag in FLAG_NAMES:
+                # the pattern inline, as in the partial index's predicate: with a bound parameter the planner
+                # cannot tell that the index covers the query, and reads every article (0.17 s a flag at 100k)
+                pattern = literal(f'%"{flag}"%', literal_execute=True)
                 n = c.scalar(select(func.count()).select_from(ArticleRow)
-                             .where(ArticleRow.flags.cast(Text).like(f'%"{flag}"%'))) or 0
+                             .where(ArticleRow.flags.cast(Text).like(pattern))) or 0
                 if n:
                     flags[flag] = int(n)
         return {"articles": int(articles), "clusters": int(clusters), "multi_clusters": int(multi), "flags": flags}

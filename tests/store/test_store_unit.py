@@ -13,8 +13,9 @@ from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.dedup.fingerprint import fingerprint
 from pipeline.dedup.policy import DecisionPolicy
 from pipeline.errors import EmptyPage
+from pipeline.extract.extractor import extract
 from pipeline.ingest.steps import ingest_page
-from pipeline.records import Page
+from pipeline.records import Article, Page
 from pipeline.settings import Settings
 from pipeline.store import ArticleRow, PageRow, Store
 from tests.support.pages import original_page, republished_page, unrelated_page
@@ -129,3 +130,34 @@ def test_a_batch_flush_decides_in_one_transaction(store: Store, monkeypatch: pyt
     assert store.pending() == set()
     clusters = {r.cluster_id for r in store.export_rows()}
     assert len(clusters) == 1
+
+
+def test_the_run_summary_counts_flags_through_their_partial_indexes(sqlite_url: str) -> None:
+    """``Store.totals`` (every run's summary) costs the same at a million articles as at a hundred: each flag count
+    walks that flag's partial index. A bound LIKE pattern made SQLite read every article instead."""
+    from sqlalchemy import event, text, update
+
+    store = Store(sqlite_url)
+    try:
+        dedup = Deduplicator(store, Settings())
+        for n, body in enumerate((original_page(), unrelated_page())):
+            url = f"https://a.example/{n}"
+            dedup.add(store.add_page(Page(url, body), None), extract_article(url, body))
+        with store.engine.begin() as c:
+            c.execute(update(ArticleRow).where(ArticleRow.id == 1).values(flags=["spun"]))
+        seen: list[str] = []
+        event.listen(store.engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: seen.append(sql))
+        assert store.totals()["flags"] == {"spun": 1}
+        counts = [sql for sql in seen if "LIKE" in sql]
+        assert len(counts) == 2
+        with store.engine.connect() as c:
+            for sql in counts:
+                assert "?" not in sql, f"a bound pattern cannot match the partial index's predicate: {sql}"
+                plan = " ".join(str(row[-1]) for row in c.execute(text("EXPLAIN QUERY PLAN " + sql)))
+                assert "INDEX ix_articles_flag_" in plan, plan
+    finally:
+        store.close()
+
+
+def extract_article(url: str, body: bytes) -> Article:
+    return extract(Page(url, body, headers={"content-type": "text/html"}))[0]
