@@ -9,6 +9,7 @@ largest text), so the overrun past the deadline is too.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ class Deadline:
 
     def __post_init__(self) -> None:
         self.started = self.clock()
+
+    @classmethod
+    def never(cls) -> Deadline:
+        """A deadline that never passes (work an operator asked for: reviews, takedowns)."""
+        return cls(math.inf)
 
     @property
     def elapsed(self) -> float:

@@ -160,23 +160,20 @@ class Deduplicator:
         Matching that runs past ``dedup_deadline`` raises ``PageTimeout`` (stage dedup) with the article stored as
         a cluster of its own, no relation written, and marked unmatched (``Store.unmatched``): a caller inside a
         transaction commits it before reporting the error, and ``reprocess`` (or a redelivery) matches it again."""
-        deadline = Deadline(self.settings.dedup_deadline, article.url, "the article is kept unmatched for reprocess")
+        deadline = self._matching_deadline(article.url)
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
         article_id, cluster_id, created = self.store.add_article_once(page_id, article, sig)
         try:
-            try:
-                outcome = self._relate(article_id, cluster_id, article, tokens, sig, deadline)
-            except PageTimeout:
-                self.store.mark_unmatched(article_id)  # nothing of its relations was written: edges come last
-                raise
+            outcome = self._relate(article_id, cluster_id, article, tokens, sig, deadline)
             if not created:  # matched again (a redelivery, reprocess): whatever cut it short before is over
                 self.store.clear_unmatched(article_id)
             if outcome.related and self.policy.due(self.pending):
-                outcome.changes = self.flush()
+                outcome.changes = self.flush()  # a decision past its deadline is handled there, not raised
                 outcome.cluster_id = self.store.cluster_of([article_id])[article_id]
             return outcome
-        except PageTimeout:
+        except PageTimeout:  # from matching: nothing of its relations was written (edges come last)
+            self.store.mark_unmatched(article_id)
             raise
         except BaseException:
             if created:  # the caller's transaction may undo the insert: keep no trace of the article here
@@ -231,7 +228,7 @@ class Deduplicator:
 
         Matching past ``dedup_deadline`` keeps the new version, unmatched (as ``add`` does), re-decides what it was
         related to (it has no relation left), and raises ``PageTimeout``."""
-        deadline = Deadline(self.settings.dedup_deadline, article.url, "the article is kept unmatched for reprocess")
+        deadline = self._matching_deadline(article.url)
         self.refresh()
         tokens = tokenize(article.text)
         sig = fingerprint_tokens(tokens, self.settings.num_perm)
@@ -297,19 +294,22 @@ class Deduplicator:
                         more, component = [], {article_id}
                     else:
                         more, component = self._recluster(article_id, self._decision_deadline())
-            except PageTimeout as err:
-                more, component = [], self._undecided(article_id, err)
+            except PageTimeout:
+                more, component = [], self._undecided(article_id)
             changes.extend(more)
             done |= component | {article_id}
         return changes
 
+    def _matching_deadline(self, url: str) -> Deadline:
+        return Deadline(self.settings.dedup_deadline, url, "the article is kept unmatched for reprocess")
+
     def _decision_deadline(self) -> Deadline:
         return Deadline(self.settings.dedup_deadline)
 
-    def _undecided(self, article_id: int, err: PageTimeout) -> set[int]:
+    def _undecided(self, article_id: int) -> set[int]:
         """A component whose decision ran past ``dedup_deadline`` keeps its previous decision (its unit rolled
         back); the error is recorded against the article that asked for it. Returns the component."""
-        component: set[int] = getattr(err, "component", None) or {article_id}
+        component = self.store.component_edges(article_id)[0] | {article_id}
         url = self.store.article_urls([article_id]).get(article_id)
         self.store.record_error(stage="dedup", kind="PageTimeout", url=url, message=(
             f"deciding a cluster of {len(component)} related articles ran past its {self.settings.dedup_deadline:g} s "
@@ -317,7 +317,7 @@ class Deduplicator:
         return component
 
     def _relate(self, article_id: int, cluster_id: int, article: Article, tokens: Sequence[str],
-                sig: Signature, deadline: Deadline | None = None) -> DedupOutcome:
+                sig: Signature, deadline: Deadline) -> DedupOutcome:
         outcome = DedupOutcome(article_id, cluster_id)
         # When the article was already stored (a redelivered task, a worker killed half-way), matching
         # runs again: every step from here is idempotent, so it completes what was cut short and
@@ -334,8 +334,7 @@ class Deduplicator:
         others = self.articles(set(candidates))
         edges: dict[tuple[int, int], PairVerdict] = {}
         for n, (other_id, (other, other_tokens)) in enumerate(others.items()):
-            if deadline is not None:
-                deadline.check(f"verifying {n} of {len(others)} candidates")
+            deadline.check(f"verifying {n} of {len(others)} candidates")
             language = min(filter(None, [article.language, other.language]), default=None)
             if other_id < article_id:
                 verdict = verify_articles(other.url, other_tokens, article.url, tokens, language)
@@ -371,8 +370,8 @@ class Deduplicator:
                 try:  # one unit per component: a decision cut short by its deadline leaves nothing half-written
                     with self._lock(), self.store.unit():
                         more, component = self._recluster(article_id, self._decision_deadline())
-                except PageTimeout as err:
-                    more, component = [], self._undecided(article_id, err)
+                except PageTimeout:
+                    more, component = [], self._undecided(article_id)
                 changes.extend(more)
                 done |= component
             self.store.clear_pending(waiting)
@@ -388,22 +387,11 @@ class Deduplicator:
                    ) -> tuple[list[dict[str, Any]], set[int]]:
         """Partition the components of ``seeds`` (one article, or several decided together) and decide each group,
         with the reviews in force applied around partition and decide (``reviews.ReviewSet``). ``deadline`` is
-        checked between comparisons; its ``PageTimeout`` carries the component (``component``)."""
+        checked between comparisons (none: an operator's action, never cut short)."""
+        deadline = deadline or Deadline.never()
         self.refresh()
         has_reviews = self.store.has_active_reviews()
         component, edges = self.store.component_edges(seeds, links=has_reviews)
-        try:
-            return self._decide_component(component, edges, has_reviews, deadline)
-        except PageTimeout as err:
-            err.component = set(component)  # type: ignore[attr-defined]
-            raise
-
-    def _decide_component(self, component: set[int], edges: dict[tuple[int, int], PairVerdict], has_reviews: bool,
-                          deadline: Deadline | None) -> tuple[list[dict[str, Any]], set[int]]:
-        def tick(doing: str) -> None:
-            if deadline is not None:
-                deadline.check(doing)
-
         reviews = ReviewSet(self.store.active_reviews(component)) if has_reviews else EMPTY
         used = reviews.constrain_edges(edges)
         if len(component) <= SMALL_CLUSTER:
@@ -411,18 +399,18 @@ class Deduplicator:
             component = set(loaded)  # an article taken down since is no member of anything
             sizes = {i: len(t) for i, (_a, t) in loaded.items()}
             groups = partition(sizes, {i: a.url for i, (a, _t) in loaded.items()}, used,
-                               self._exact_compatibility(component, tick))
+                               self._exact_compatibility(component, deadline))
         else:  # a big story: compatibility from the stored signatures, no text read for it
             sigs = self.store.signatures_of(component)
             component = set(sigs)
             sizes = {i: sigs[i].n_tokens for i in component}
             groups = partition(sizes, self.store.article_urls(component), used,
-                               self._estimated_compatibility(sigs, tick))
+                               self._estimated_compatibility(sigs, deadline))
         groups = reviews.constrain_groups(groups)
         changes: list[dict[str, Any]] = []
         cluster_ids = self.store.assign_clusters(groups, moves=changes)
         for group, cluster_id in zip(groups, cluster_ids, strict=True):
-            tick(f"deciding a group of {len(group)}")
+            deadline.check(f"deciding a group of {len(group)}")
             group_edges = {k: v for k, v in used.items() if k[0] in group and k[1] in group}
             loaded = self.articles(group)
             articles = {i: loaded[i][0] for i in group}
@@ -432,7 +420,7 @@ class Deduplicator:
                 decision = decide_large(articles, {i: sizes[i] for i in group},
                                         lambda i, loaded=loaded: loaded[i][1],
                                         lambda a, b, e=group_edges, loaded=loaded: self._verdict(a, b, e, loaded,
-                                                                                                 tick),
+                                                                                                 deadline),
                                         self._judged)
             if reviews:
                 decision = reviews.overrule(decision, articles, {i: len(loaded[i][1]) for i in group},
@@ -440,14 +428,12 @@ class Deduplicator:
             changes.extend(self.store.apply_decision(cluster_id, decision, touch=bool(reviews.named() & group)))
         return changes, component
 
-    def _exact_compatibility(self, component: set[int], tick: Callable[[str], None] | None = None
-                             ) -> Callable[[int, int], bool]:
+    def _exact_compatibility(self, component: set[int], deadline: Deadline) -> Callable[[int, int], bool]:
         """May two articles of a small component share a group: their word 3-grams, exactly."""
         grams: dict[int, AbstractSet[str]] = {}
 
         def compatible(a: int, b: int) -> bool:
-            if tick is not None:
-                tick("partitioning")
+            deadline.check("partitioning")
             loaded = self.articles({a, b})
             for i in (a, b):
                 if i not in grams:
@@ -464,14 +450,12 @@ class Deduplicator:
 
         return compatible
 
-    def _estimated_compatibility(self, sigs: dict[int, Signature], tick: Callable[[str], None] | None = None
-                                 ) -> Callable[[int, int], bool]:
+    def _estimated_compatibility(self, sigs: dict[int, Signature], deadline: Deadline) -> Callable[[int, int], bool]:
         """The same test for a big component, from the MinHash estimate of the 3-gram Jaccard (and of the
         containment it implies); only a pair the estimate rejects has its texts aligned (``spun_part``)."""
 
         def compatible(a: int, b: int) -> bool:
-            if tick is not None:
-                tick("partitioning")
+            deadline.check("partitioning")
             jaccard = estimate_jaccard(sigs[a].values["w3"], sigs[b].values["w3"])
             if jaccard >= MIN_JACCARD3:
                 return True
@@ -485,15 +469,15 @@ class Deduplicator:
 
     def _verdict(self, a: int, b: int, edges: dict[tuple[int, int], PairVerdict],
                  loaded: dict[int, tuple[Article, Sequence[str]]],
-                 tick: Callable[[str], None] | None = None) -> PairVerdict:
+                 deadline: Deadline | None = None) -> PairVerdict:
         """The relation of two members (a < b): stored, or aligned once and kept."""
         stored = edges.get((a, b))
         if stored is not None:
             return stored
         found = self._verdicts.get((a, b))
         if found is None:
-            if tick is not None:
-                tick("comparing members")
+            if deadline is not None:
+                deadline.check("comparing members")
             (x, xt), (y, yt) = loaded[a], loaded[b]
             language = min(filter(None, [x.language, y.language]), default=None)
             found = verify_articles(x.url, xt, y.url, yt, language)
