@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_VERSION ?= $(shell ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
 
-.PHONY: run test install install-test services browser rabbitmq lint sample clean
+.PHONY: run test install install-test bytecode services browser rabbitmq lint sample clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.11 found; run make PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -23,8 +23,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+# Bytecode for reprint's own modules, as a regular (non-editable) install compiles it: without it every command
+# would compile them again (where PYTHONDONTWRITEBYTECODE is set, on every run), some 0.2 s of CPU. Only what
+# changed since the last time is compiled.
+bytecode:
+	@$(BIN)/python -m compileall -q pipeline workers >/dev/null
+
+install: $(VENV)/.installed bytecode
+install-test: $(VENV)/.installed-test bytecode
 
 ## run: ingest the sample corpus into reprint.db and print the cluster report
 run: install

@@ -87,13 +87,13 @@ class _Runner:
         """Handle one item; every failure is recorded here so the next item starts clean.
 
         Called inside the batch's unit (``process_all``): the item's page, article and relations, or its
-        error, commit with the WARC checkpoint that says it is done. A page that fails rolls back to its
-        own savepoint (``steps.ingest_page``); only a failing database ends the batch, and the run.
+        error, commit with the WARC checkpoint that says it is done (written once a batch). A page that
+        fails rolls back to its own savepoint (``steps.ingest_page``); only a failing database ends the
+        batch, and the run.
         """
         assert self.summary is not None
         work = item.work
         if item.item is None:  # the source was read to its end
-            steps.source_done(self.store, item.plan)
             return
         if work.is_page:
             self.summary.pages_seen += 1
@@ -108,7 +108,6 @@ class _Runner:
                 self.process_page(item.plan, work)
             except Exception as err:  # one page must never stop the run
                 self.record(item.plan, err, work.page.url, "ingest")
-        steps.item_done(self.store, item.plan, item.item)
 
     def process_page(self, plan: SourcePlan, work: Work) -> None:
         """One page through the shared steps; its outcome goes into the counters."""
@@ -216,8 +215,16 @@ class _Runner:
         crash loses at most the batch, which the WARC checkpoint (committed with it) or the stored
         pages make the next run redo or skip."""
         with self.store.unit():
+            last: dict[int, _Item] = {}  # per source, the last item that moves its checkpoint
             for item in items:
                 self.process(item)
+                if item.item is None or item.item.resume_at is not None:
+                    last[id(item.plan)] = item
+            for item in last.values():  # one checkpoint write a source and batch, not one a page
+                if item.item is None:
+                    steps.source_done(self.store, item.plan)
+                else:
+                    steps.item_done(self.store, item.plan, item.item)
 
 
 async def _together(producer: Awaitable[None], consumer: Awaitable[None]) -> None:

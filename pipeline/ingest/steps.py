@@ -133,9 +133,9 @@ def known_page(store: Store, page: Page) -> PageResult | None:
         return PageResult("unchanged")
     if page.status >= 400:
         raise HTTPStatusError(f"HTTP status {page.status}", url=page.url, status=page.status)
-    state = store.stored_page(page.url)
+    state, forgotten = store.lookup_page(page.url)
     if state is None:
-        return PageResult("forgotten") if store.is_forgotten(page.url) else None
+        return PageResult("forgotten") if forgotten else None
     if state[2] is None:
         return None
     article_id, stored_at = state[2], state[3]

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, create_engine, event, func, select, update
+from sqlalchemy import bindparam, create_engine, event, func, null, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -147,6 +147,10 @@ class Store(LivingStore):
             .select_from(pages.outerjoin(a, a.c.page_id == pages.c.id))
             .where(pages.c.url_key == bindparam("k")),
         }
+        tombstones = TombstoneRow.__table__
+        self._stmts["page_or_tombstone"] = union_all(  # a row for the page, a row for its tombstone, or neither
+            self._stmts["stored_page"].add_columns(null()),
+            select(null(), null(), null(), null(), tombstones.c.allowed).where(tombstones.c.url_key == bindparam("k")))
 
     def _insert_for(self, bind: Connection | Engine) -> Any:
         return _insert(bind)
@@ -278,6 +282,14 @@ class Store(LivingStore):
         with self._begin(read=True) as c:
             row = c.execute(self._stmts["stored_page"], {"k": url_key(url)}).first()
         return (row[0], row[1], row[2], row[3]) if row else None
+
+    def lookup_page(self, url: str) -> tuple[tuple[int, str, int | None, datetime | None] | None, bool]:
+        """``stored_page(url)`` and whether the URL is forgotten (``is_forgotten``), in the one query ingest makes
+        of every page."""
+        with self._begin(read=True) as c:
+            rows = c.execute(self._stmts["page_or_tombstone"], {"k": url_key(url)}).all()
+        state = next(((r[0], r[1], r[2], r[3]) for r in rows if r[0] is not None), None)
+        return state, any(r[0] is None and not r[4] for r in rows)
 
     def load_page(self, page_id: int) -> Page | None:
         """The stored page (bytes decompressed, headers as fetched), or None if it is gone."""
