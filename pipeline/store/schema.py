@@ -9,7 +9,9 @@ Living articles (issue 12) add tables only, never columns, so a SQLite store mad
 ``create_all``: ``article_versions`` (what an article was before an update), ``reviews`` (operator decisions that
 outrank the algorithm), ``tombstones`` (pages taken down, never re-ingested unless allowed) and
 ``reprocess_checkpoints`` (how far a re-processing run has gone). So does ``unmatched_articles`` (articles whose
-matching ran past ``dedup_deadline``, for reprocess to match again).
+matching ran past ``dedup_deadline``, for reprocess to match again). An index declared later reaches an older
+SQLite store when the store opens it (``store._add_missing_indexes``); ``/metrics`` counts pages per source and
+events per type through two such (``ix_pages_source_id``, ``ix_events_type``; migration 0010).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class PageRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     url: Mapped[str] = mapped_column(Text)
     url_key: Mapped[str] = mapped_column(String(40), unique=True)
-    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), nullable=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), nullable=True, index=True)
     status: Mapped[int] = mapped_column(Integer, default=200)
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     etag: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -168,7 +170,7 @@ class EventRow(Base):
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    type: Mapped[str] = mapped_column(String(30))
+    type: Mapped[str] = mapped_column(String(30), index=True)
     cluster_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     article_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -4,6 +4,7 @@ unit fails (the page is kept, the in-process index and cache forget the article 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -155,6 +156,59 @@ def test_the_run_summary_counts_flags_through_their_partial_indexes(sqlite_url: 
                 assert "?" not in sql, f"a bound pattern cannot match the partial index's predicate: {sql}"
                 plan = " ".join(str(row[-1]) for row in c.execute(text("EXPLAIN QUERY PLAN " + sql)))
                 assert "INDEX ix_articles_flag_" in plan, plan
+    finally:
+        store.close()
+
+
+def test_metrics_totals_read_indexes_not_rows(sqlite_url: str) -> None:
+    """``/metrics``' store totals read no article text and no page HTML: every query over pages, articles or
+    events walks an index (``SCAN t`` alone in a plan would read every row of t)."""
+    from sqlalchemy import event, update
+
+    from pipeline.serve.queries import store_totals
+
+    store = Store(sqlite_url)
+    try:
+        dedup = Deduplicator(store, Settings())
+        source = store.source_id("https://a.example/feed", "url")
+        for n, body in enumerate((original_page(), unrelated_page())):
+            url = f"https://a.example/{n}"
+            dedup.add(store.add_page(Page(url, body), source), extract_article(url, body))
+        store.add_page(Page("https://a.example/empty", b"<html></html>"), source)  # a page with no article
+        with store.engine.begin() as c:
+            c.execute(update(ArticleRow).where(ArticleRow.id == 1).values(flags=["spun"]))
+        seen: list[tuple[str, Any]] = []
+        event.listen(store.engine, "before_cursor_execute",
+                     lambda _c, _cur, sql, params, *_a: seen.append((sql, params)))
+        totals = store_totals(store)
+        assert totals["pages_fetched"] == {"https://a.example/feed": 3}
+        assert totals["pages_extracted"] == {"https://a.example/feed": 2}
+        assert totals["articles"] == 2 and totals["flags"] == {"spun": 1, "scraped": 0}
+        assert totals["events"]["article_added"] == 2
+        with store.engine.connect() as c:
+            for sql, params in seen:
+                if not sql.lstrip().upper().startswith("SELECT"):
+                    continue
+                plan = [str(row[-1]) for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(params))]
+                for step in plan:
+                    for table in ("articles", "pages", "events"):
+                        assert not step.startswith(f"SCAN {table}") or "INDEX" in step, (sql, plan)
+    finally:
+        store.close()
+
+
+def test_an_older_sqlite_store_gets_the_indexes_declared_since(sqlite_url: str) -> None:
+    from sqlalchemy import text
+
+    Store(sqlite_url).close()
+    with Store(sqlite_url).engine.begin() as c:
+        c.execute(text("DROP INDEX ix_pages_source_id"))
+        c.execute(text("DROP INDEX ix_events_type"))
+    store = Store(sqlite_url)
+    try:
+        with store.engine.connect() as c:
+            names = {r[0] for r in c.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'"))}
+        assert {"ix_pages_source_id", "ix_events_type"} <= names
     finally:
         store.close()
 
