@@ -328,12 +328,6 @@ class LivingStore:
         return {"url": row.url, "article_id": row.article_id, "reason": row.reason, "who": row.who,
                 "at": _iso(row.at), "allowed": bool(row.allowed), "allowed_at": _iso(row.allowed_at)}
 
-    def is_forgotten(self, url: str) -> bool:
-        """Whether a URL was taken down and may not be ingested again (one primary-key look-up)."""
-        with self._conn(read=True) as c:
-            row = c.execute(self._stmts["forgotten"], {"k": url_key(url)}).first()
-        return row is not None and not row[0]
-
     def tombstones(self) -> list[dict[str, Any]]:
         with self._conn(read=True) as c:
             return [self._tombstone_dict(r) for r in c.execute(select(_T).order_by(_T.c.at, _T.c.url))]

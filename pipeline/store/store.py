@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, create_engine, event, func, null, select, union_all, update
+from sqlalchemy import Text, bindparam, create_engine, event, func, literal, null, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -156,8 +156,6 @@ class Store(LivingStore):
             .where(SignatureRow.article_id.in_(bindparam("ids", expanding=True))),
             "remove_bands": LSHBandRow.__table__.delete().where(
                 LSHBandRow.article_id == bindparam("a"), LSHBandRow.band_key.in_(bindparam("keys", expanding=True))),
-            "forgotten": select(TombstoneRow.__table__.c.allowed)
-            .where(TombstoneRow.__table__.c.url_key == bindparam("k")),
             "stored_page": select(pages.c.id, pages.c.content_hash, a.c.id, pages.c.fetched_at)
             .select_from(pages.outerjoin(a, a.c.page_id == pages.c.id))
             .where(pages.c.url_key == bindparam("k")),
@@ -299,8 +297,8 @@ class Store(LivingStore):
         return (row[0], row[1], row[2], row[3]) if row else None
 
     def lookup_page(self, url: str) -> tuple[tuple[int, str, int | None, datetime | None] | None, bool]:
-        """``stored_page(url)`` and whether the URL is forgotten (``is_forgotten``), in the one query ingest makes
-        of every page."""
+        """``stored_page(url)`` and whether the URL is forgotten (taken down, and not allowed again), in the one query
+        ingest makes of every page."""
         with self._begin(read=True) as c:
             rows = c.execute(self._stmts["page_or_tombstone"], {"k": url_key(url)}).all()
         state = next(((r[0], r[1], r[2], r[3]) for r in rows if r[0] is not None), None)
@@ -700,8 +698,6 @@ class Store(LivingStore):
     def flag_totals(self) -> dict[str, int]:
         """How many articles carry each flag (every name in ``FLAG_NAMES``, zeros included), each counted through
         the flag's partial index: the cost is the flagged articles', not the store's."""
-        from sqlalchemy import Text, literal
-
         counts = {}
         with self._begin(read=True) as c:
             for flag in FLAG_NAMES:
