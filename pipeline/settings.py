@@ -6,7 +6,7 @@ import ipaddress
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     extract_memory_mb: int = Field(512, ge=0, description="address space one page's extraction may add to its "
                                    "worker, in MB; past it the page gets PageOutOfMemory; 0: no cap")
     extract_processes: int = Field(1, ge=1, description="extraction workers per process (one per concurrent caller)")
+    extract_fallbacks: Literal["auto", "always"] = Field(
+        "auto", description="trafilatura's fallback extractors (readability, jusText): auto runs them only on a "
+        "page whose fast-path body leaves most of its paragraph text out; always runs them on every page")
     extract_max_elements: int = Field(ExtractLimits.max_elements, ge=1,
                                       description="start tags read from one page; the page is cut past them")
     extract_max_links: int = Field(ExtractLimits.max_links, ge=1,

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+FALLBACKS = ("auto", "always")
+
 
 @dataclass(frozen=True)
 class ExtractLimits:
@@ -32,6 +34,11 @@ class ExtractLimits:
       text handed to dedup is bounded: its alignment is quadratic in the number of words).
     - ``max_word_chars``: a longer run of non-space characters keeps only its first ``max_word_chars``.
     - ``max_field_chars``: title, byline, site name and canonical URL are cut to this length.
+
+    And one choice of how much work the body costs, ``fallbacks``: ``"auto"`` (the default) runs trafilatura's
+    fast path first and its fallback extractors (readability, jusText) only when that body leaves most of the
+    page's paragraph text out (``pipeline.extract.extractor``); ``"always"`` runs them on every page, as
+    trafilatura does by default.
     """
 
     max_elements: int = 50_000
@@ -42,11 +49,15 @@ class ExtractLimits:
     max_text_chars: int = 300_000
     max_word_chars: int = 1_000
     max_field_chars: int = 2_000
+    fallbacks: str = "auto"
 
     def __post_init__(self) -> None:
         for field in fields(self):
-            if getattr(self, field.name) < 1:
+            value = getattr(self, field.name)
+            if isinstance(value, int) and value < 1:
                 raise ValueError(f"ExtractLimits.{field.name} must be at least 1")
+        if self.fallbacks not in FALLBACKS:
+            raise ValueError(f"ExtractLimits.fallbacks must be one of {', '.join(FALLBACKS)}, not {self.fallbacks!r}")
 
     @classmethod
     def from_settings(cls, settings: Any) -> ExtractLimits:

@@ -7,10 +7,14 @@ import html
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from pipeline.errors import EmptyPage, NotHTML
+from pipeline.extract import extractor
 from pipeline.extract.extractor import JSON_LD_FALLBACK_CHARS, decode_html, extract
+from pipeline.extract.limits import ExtractLimits
 from pipeline.records import Page
+from pipeline.settings import Settings
 from pipeline.text import shingles, tokenize
 
 URL = "https://herald.example/news/2025/pier-rebuild"
@@ -155,3 +159,47 @@ def test_shingles_are_every_run_of_n_tokens(n: int) -> None:
     assert shingles(tokens, n) == expected
     assert shingles(tokens[: n - 1], n) == ({" ".join(tokens[: n - 1])} if n > 1 else set())
     assert shingles((), n) == set()
+
+
+def _extraction_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record, for every run of trafilatura's extraction, whether it took the fast path (the run itself is real)."""
+    calls: list[bool] = []
+    real = extractor.trafilatura.bare_extraction
+
+    def recorded(*args, **kwargs):
+        calls.append(bool(kwargs.get("fast")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extractor.trafilatura, "bare_extraction", recorded)
+    return calls
+
+
+def test_the_fast_path_alone_reads_an_ordinary_page_as_the_full_cascade_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = Page(URL, page_html().encode(), headers={"content-type": "text/html; charset=utf-8"})
+    calls = _extraction_calls(monkeypatch)
+    auto, _ = extract(page)
+    assert calls == [True]  # the body covers the page's paragraphs: no fallback extractor ran
+    calls.clear()
+    always, _ = extract(page, ExtractLimits(fallbacks="always"))
+    assert calls == [False]
+    assert auto == always
+    assert auto.paragraphs[-3:] == tuple(PARAGRAPHS)
+
+
+def test_a_fast_body_that_leaves_most_of_the_paragraph_text_out_gets_the_fallbacks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    teasers = "".join(f"<p>Teaser {i}: the council, the pier and the harbour board in another week of news.</p>"
+                      for i in range(30))
+    body = page_html().replace("<footer>", f'<aside class="related">{teasers}</aside><footer>')
+    calls = _extraction_calls(monkeypatch)
+    article, _ = extract(Page(URL, body.encode(), headers={"content-type": "text/html; charset=utf-8"}))
+    assert calls == [True, False]  # the fast body held under 60% of the <p> text: the cascade ran again
+    assert article.paragraphs[-3:] == tuple(PARAGRAPHS)
+
+
+def test_the_fallbacks_setting_is_checked() -> None:
+    with pytest.raises(ValueError, match="fallbacks must be one of auto, always"):
+        ExtractLimits(fallbacks="sometimes")
+    with pytest.raises(ValidationError, match="extract_fallbacks"):
+        Settings(extract_fallbacks="sometimes")
+    assert ExtractLimits.from_settings(Settings(extract_fallbacks="always")).fallbacks == "always"
