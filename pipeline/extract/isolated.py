@@ -25,8 +25,8 @@ How:
   serve concurrent callers (threads); one serves one caller.
 - A worker is a fresh interpreter (``python -P -m pipeline.extract._worker``, on this process's import
   path, without the working directory before it) that imports the extractor and nothing else, not
-  the database, HTTP or Celery modules of the process that asked. Starting one costs about a second of
-  CPU, paid when the first page comes and after a kill, which only a pathological page causes. Not a
+  the database, HTTP or Celery modules of the process that asked. Starting one costs 0.5-0.7 s of CPU
+  (measured), paid when the first page comes and after a kill, which only a pathological page causes. Not a
   fork: a fork of the caller (many threads: the event loop, the store thread, a Celery pool) is unsafe,
   and multiprocessing's fork server re-imports the caller's ``__main__`` in every child it starts (for
   ``reprint``, the whole CLI).
