@@ -48,6 +48,9 @@ from pipeline.store.schema import (
 
 _A, _P, _E, _R = ArticleRow.__table__, PageRow.__table__, EdgeRow.__table__, ReviewRow.__table__
 _V, _T, _EV, _C = ArticleVersionRow.__table__, TombstoneRow.__table__, EventRow.__table__, ClusterRow.__table__
+# the content log's reads, built once: a deduplicator asks before every use of its cache (once a page)
+_LOG_END = select(func.max(_V.c.id))
+_LOG_AFTER = select(_V.c.id, _V.c.article_id).where(_V.c.id > bindparam("after"))
 
 
 def text_hash(text: str) -> str:
@@ -188,8 +191,8 @@ class LivingStore:
         deduplicator) asks before it uses them; with ``after=None`` it learns only where the log stands."""
         with self._conn(read=True) as c:
             if after is None:
-                return int(c.scalar(select(func.max(_V.c.id))) or 0), set()
-            rows = c.execute(select(_V.c.id, _V.c.article_id).where(_V.c.id > after)).all()
+                return int(c.scalar(_LOG_END) or 0), set()
+            rows = c.execute(_LOG_AFTER, {"after": after}).all()
         if not rows:
             return after, set()
         return max(int(r[0]) for r in rows), {int(r[1]) for r in rows}

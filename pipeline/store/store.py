@@ -56,6 +56,21 @@ from pipeline.store.schema import (
 
 __all__ = ["Base", "Store", "content_hash", "make_engine", "url_key"]
 
+_A, _CL, _E = ArticleRow.__table__, ClusterRow.__table__, EdgeRow.__table__
+_IDS = bindparam("ids", expanding=True)
+# A component's walk and its cluster decisions' reads and writes, built once (constructing a statement cost as
+# much as running it): every related arrival and every decided group runs them.
+_EDGES_OF = select(_E.c.a_id, _E.c.b_id, _E.c.relation, _E.c.similarity, _E.c.data).where(
+    _E.c.a_id.in_(_IDS) | _E.c.b_id.in_(_IDS))
+_CLUSTER_OF = select(_A.c.id, _A.c.cluster_id).where(_A.c.id.in_(_IDS))
+_FIRST_MEMBER = select(_A.c.cluster_id, func.min(_A.c.id)).where(_A.c.cluster_id.in_(_IDS)).group_by(_A.c.cluster_id)
+_MOVE = update(_A).where(_A.c.id.in_(_IDS)).values(cluster_id=bindparam("cid"))
+_CLUSTER_STATE = select(_CL.c.canonical_id, _CL.c.size).where(_CL.c.id == bindparam("cid"))
+_DECIDED = select(_A.c.id, _A.c.flags, _A.c.is_canonical, _A.c.similarity, _A.c.evidence).where(_A.c.id.in_(_IDS))
+_MEMBER_UPDATE = update(_A).where(_A.c.id == bindparam("b_id"))
+_CLUSTER_UPDATE = update(_CL).where(_CL.c.id == bindparam("cid")).values(
+    canonical_id=bindparam("canonical"), size=bindparam("size"), updated_at=bindparam("now"))
+
 
 #: SQLite page cache per connection (KiB) and the part of the file read through a memory map: a store of
 #: 100,000 articles is a B-tree a new article's index lookups touch all over, and with the default 2 MB cache
@@ -160,6 +175,12 @@ class Store(LivingStore):
             .select_from(pages.outerjoin(a, a.c.page_id == pages.c.id))
             .where(pages.c.url_key == bindparam("k")),
         }
+        edges = EdgeRow.__table__
+        edge_upsert = _insert(self.engine)(edges)
+        self._stmts["upsert_edges"] = edge_upsert.on_conflict_do_update(
+            index_elements=[edges.c.a_id, edges.c.b_id],
+            set_={k: edge_upsert.excluded[k] for k in ("relation", "similarity", "data")})
+        self._stmts["add_pending"] = _insert(self.engine)(PendingRow.__table__).on_conflict_do_nothing()
         tombstones = TombstoneRow.__table__
         self._stmts["page_or_tombstone"] = union_all(  # a row for the page, a row for its tombstone, or neither
             self._stmts["stored_page"].add_columns(null()),
@@ -475,7 +496,6 @@ class Store(LivingStore):
 
     def add_edges(self, edges: dict[tuple[int, int], PairVerdict], *, pending: int | None = None) -> None:
         """Store verified relations; ``pending`` marks an article whose cluster must still be decided."""
-        e = EdgeRow.__table__
         rows = [
             {"a_id": min(a, b), "b_id": max(a, b), "relation": v.relation, "similarity": v.similarity,
              "data": {"coverage_a": v.coverage_a, "coverage_b": v.coverage_b,
@@ -483,14 +503,10 @@ class Store(LivingStore):
             for (a, b), v in edges.items()
         ]
         with self._begin() as c:
-            insert_ = _insert(c)
             if pending is not None:
-                c.execute(insert_(PendingRow.__table__).values(article_id=pending).on_conflict_do_nothing())
+                c.execute(self._stmts["add_pending"], {"article_id": pending})
             if rows:
-                stmt = insert_(e)
-                c.execute(stmt.on_conflict_do_update(
-                    index_elements=[e.c.a_id, e.c.b_id],
-                    set_={k: stmt.excluded[k] for k in ("relation", "similarity", "data")}), rows)
+                c.execute(self._stmts["upsert_edges"], rows)
 
     def pending(self) -> set[int]:
         with self.session() as s:
@@ -507,15 +523,13 @@ class Store(LivingStore):
         """The related component of an article (or the union of several articles' components) and every verified
         relation inside it, in one transaction. With ``links`` the walk also follows the merges of operator
         reviews in force (forced relations, which have no verdict and are not returned)."""
-        e = EdgeRow.__table__
         seen = {article_id} if isinstance(article_id, int) else set(article_id)
         frontier = set(seen)
         found: dict[tuple[int, int], PairVerdict] = {}
         with self._begin() as c:
             while frontier and len(seen) < limit:
                 ids = list(frontier)
-                rows = c.execute(select(e.c.a_id, e.c.b_id, e.c.relation, e.c.similarity, e.c.data)
-                                 .where(e.c.a_id.in_(ids) | e.c.b_id.in_(ids))).all()
+                rows = c.execute(_EDGES_OF, {"ids": ids}).all()
                 for a_id, b_id, relation, similarity, data in rows:
                     found[(a_id, b_id)] = edge_verdict(relation, similarity, data)
                 nxt = {x for r in rows for x in (r[0], r[1])}
@@ -542,10 +556,9 @@ class Store(LivingStore):
         members = set().union(*groups) if groups else set()
         order = sorted(range(len(groups)), key=lambda k: (-len(groups[k]), min(groups[k])))
         with self._begin() as c:
-            current = dict(c.execute(select(a.c.id, a.c.cluster_id).where(a.c.id.in_(list(members)))).all())
+            current = dict(c.execute(_CLUSTER_OF, {"ids": list(members)}).all())
             held_ids = sorted({v for v in current.values() if v is not None})
-            first = dict(c.execute(select(a.c.cluster_id, func.min(a.c.id)).where(a.c.cluster_id.in_(held_ids))
-                                   .group_by(a.c.cluster_id)).all()) if held_ids else {}
+            first = dict(c.execute(_FIRST_MEMBER, {"ids": held_ids}).all()) if held_ids else {}
             taken: set[int] = {cid for cid, smallest in first.items() if smallest not in members}
             chosen = self._keep_ids(groups, order, current, taken)
             result: dict[int, int] = {}
@@ -562,7 +575,7 @@ class Store(LivingStore):
                 result[k] = cid
                 moved = [i for i in group if current.get(i) != cid]
                 if moved:
-                    c.execute(update(a).where(a.c.id.in_(moved)).values(cluster_id=cid))
+                    c.execute(_MOVE, {"ids": moved, "cid": cid})
                     if moves is not None:
                         moves.extend({"type": "cluster_moved", "article_id": i, "old": current.get(i), "new": cid}
                                      for i in sorted(moved))
@@ -609,15 +622,14 @@ class Store(LivingStore):
 
         A decision that changes nothing writes nothing (a re-processing with unchanged code leaves every row as
         it was); ``touch`` sets the cluster's ``updated_at`` anyway (a review shown on the cluster's page)."""
-        a, cl, ev = ArticleRow.__table__, ClusterRow.__table__, EventRow.__table__
+        ev = EventRow.__table__
         changes: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         now = utcnow()
         with self._begin() as c:
-            old, old_size = c.execute(select(cl.c.canonical_id, cl.c.size).where(cl.c.id == cluster_id)).one()
+            old, old_size = c.execute(_CLUSTER_STATE, {"cid": cluster_id}).one()
             ids = [m.article_id for m in decision.members]
-            stored = {r[0]: (r[1] or [], r[2], r[3], r[4]) for r in c.execute(
-                select(a.c.id, a.c.flags, a.c.is_canonical, a.c.similarity, a.c.evidence).where(a.c.id.in_(ids)))}
+            stored = {r[0]: (r[1] or [], r[2], r[3], r[4]) for r in c.execute(_DECIDED, {"ids": ids})}
             updates = []
             for m in decision.members:
                 flags, is_canonical, similarity, evidence = stored[m.article_id]
@@ -636,7 +648,7 @@ class Store(LivingStore):
                     updates.append({"b_id": m.article_id, "is_canonical": m.canonical, "flags": list(m.flags),
                                     "evidence": m.evidence, "similarity": m.similarity, "updated_at": now})
             if updates:
-                c.execute(update(a).where(a.c.id == bindparam("b_id")), updates)
+                c.execute(_MEMBER_UPDATE, updates)
             if old != decision.canonical_id:
                 events.append({"type": "canonical_changed", "article_id": decision.canonical_id,
                                "data": {"old": old, "new": decision.canonical_id, "reason": decision.reason}})
@@ -645,8 +657,8 @@ class Store(LivingStore):
             if events:
                 c.execute(ev.insert(), [{"at": now, "cluster_id": cluster_id, **e} for e in events])
             if touch or updates or events or old != decision.canonical_id or old_size != len(ids):
-                c.execute(update(cl).where(cl.c.id == cluster_id)
-                          .values(canonical_id=decision.canonical_id, size=len(ids), updated_at=now))
+                c.execute(_CLUSTER_UPDATE, {"cid": cluster_id, "canonical": decision.canonical_id, "size": len(ids),
+                                            "now": now})
         return changes
 
     # reading ---------------------------------------------------------------------------------
