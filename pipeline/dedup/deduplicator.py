@@ -26,7 +26,7 @@ from pipeline.dedup.canonical import decide
 from pipeline.dedup.cluster import partition
 from pipeline.dedup.deadline import Deadline
 from pipeline.dedup.fingerprint import estimate_jaccard, fingerprint_tokens
-from pipeline.dedup.index import StoreLSHIndex, band_keys, screen
+from pipeline.dedup.index import VERIFY_MAX, StoreLSHIndex, band_keys, screen
 from pipeline.dedup.panel import SMALL_CLUSTER, decide_large
 from pipeline.dedup.policy import DecisionPolicy
 from pipeline.dedup.reviews import EMPTY, ReviewSet
@@ -326,7 +326,11 @@ class Deduplicator:
         if sig.n_tokens < self.settings.min_tokens:
             return outcome
         found = self._match(article_id, sig)
-        candidates = screen(sig, self.store.signatures_of(found)) if found else []
+        mine = sig.values.get("w3")
+        if found and mine is not None:
+            candidates = screen(sig, *self.store.signature_values(found, "w3", len(mine)))
+        else:
+            candidates = sorted(found)[:VERIFY_MAX]
         outcome.candidates = len(candidates)
         if not candidates:
             return outcome

@@ -78,22 +78,18 @@ def _check(num_perm: int) -> None:
             raise ValueError(f"kind {kind}: {bands} bands x {rows} rows exceed num_perm={num_perm}")
 
 
-def screen(sig: Signature, candidates: dict[int, Signature], *, threshold: float = SCREEN_JACCARD3,
+def screen(sig: Signature, ids: list[int], values: np.ndarray, *, threshold: float = SCREEN_JACCARD3,
            most: int = VERIFY_MAX) -> list[int]:
     """The candidates worth aligning: estimated 3-gram Jaccard at least ``threshold``, the closest ``most``
-    first (ties by id, so the choice never depends on the order they were found in)."""
+    first (ties by id, so the choice never depends on the order they were found in). ``values``: the
+    candidates' stored ``w3`` values, a row per id of ``ids`` (``Store.signature_values``), compared in one pass."""
     mine = sig.values.get("w3")
     if mine is None:
-        return sorted(candidates)[:most]
-    scored = []
-    for article_id, other in candidates.items():
-        theirs = other.values.get("w3")
-        if theirs is None or len(theirs) != len(mine):
-            continue
-        estimate = float(np.count_nonzero(mine == theirs)) / len(mine)
-        if estimate >= threshold:
-            scored.append((-estimate, article_id))
-    scored.sort()
+        return sorted(ids)[:most]
+    if not ids:
+        return []
+    estimates = np.count_nonzero(values == np.asarray(mine, dtype=values.dtype), axis=1) / len(mine)
+    scored = sorted((-float(e), article_id) for article_id, e in zip(ids, estimates, strict=True) if e >= threshold)
     return [article_id for _e, article_id in scored[:most]]
 
 

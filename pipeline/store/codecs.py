@@ -60,6 +60,16 @@ def decode_signature(kinds: str, data: bytes, n_tokens: int) -> Signature:
     return Signature({k: arr[i * per : (i + 1) * per] for i, k in enumerate(names)}, n_tokens)
 
 
+def kind_bytes(kinds: str, data: bytes, kind: str) -> bytes | None:
+    """The bytes of one kind's values in a stored signature (``encode_signature``'s layout), or None without it."""
+    names = kinds.split(",")
+    if kind not in names:
+        return None
+    per = len(data) // len(names)
+    at = names.index(kind) * per
+    return data[at : at + per]
+
+
 def row_to_article(row: ArticleRow) -> Article:
     meta = row.meta or {}
     return Article(

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy import Text, bindparam, create_engine, event, func, literal, null, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
@@ -28,6 +29,7 @@ from pipeline.store.codecs import (
     edge_verdict,
     encode_signature,
     json_text,
+    kind_bytes,
     naive_utc,
     row_to_article,
     url_key,
@@ -404,9 +406,8 @@ class Store(LivingStore):
             return {r.id: r for r in rows}
 
     def signatures_of(self, ids: Iterable[int]) -> dict[int, Signature]:
-        """The stored signatures of these articles (the candidate filter reads them before any text). Driver-level
-        SQL, as ``band_members``: a new article's LSH candidates are read here (57 of them at 100,000 stored
-        articles, on synthetic news), and SQLAlchemy's expanding IN and its row handling cost more than the reads."""
+        """The stored signatures of these articles (a big story is partitioned from them). Driver-level SQL in
+        chunks, as ``band_members``: SQLAlchemy's expanding IN of thousands of ids cost more than the reads."""
         ids = list(ids)
         out: dict[int, Signature] = {}
         with self._begin(read=True) as c:
@@ -417,6 +418,25 @@ class Store(LivingStore):
                 for r in c.exec_driver_sql(sql, chunk):
                     out[r[0]] = decode_signature(r[1], r[2], r[3])
         return out
+
+    def signature_values(self, ids: Iterable[int], kind: str, width: int) -> tuple[list[int], np.ndarray]:
+        """One kind's stored MinHash values of these articles as one matrix, a row per article that has ``width``
+        of them (others are left out), with the articles' ids in row order: the candidate filter compares a new
+        article with all of its candidates at once, and decoding each signature cost more than reading it."""
+        ids = list(ids)
+        found: list[int] = []
+        parts: list[bytes] = []
+        size = 4 * width
+        with self._begin(read=True) as c:
+            for start in range(0, len(ids), IN_CHUNK):
+                chunk = tuple(ids[start : start + IN_CHUNK])
+                sql = self._in_sql("SELECT article_id, kinds, data FROM signatures WHERE article_id IN", len(chunk))
+                for article_id, kinds, data in c.exec_driver_sql(sql, chunk):
+                    part = kind_bytes(kinds, bytes(data), kind)
+                    if part is not None and len(part) == size:
+                        found.append(article_id)
+                        parts.append(part)
+        return found, np.frombuffer(b"".join(parts), dtype=np.uint32).reshape(len(parts), width)
 
     # the persisted LSH index (pipeline.dedup.index.StoreLSHIndex) ----------------------------
     def band_members(self, band_keys: list[int]) -> list[tuple[int, int]]:

@@ -111,7 +111,7 @@ def test_an_arrival_cut_short_leaves_the_shared_index_and_keeps_its_own_error(
     def stopped(*_args: object) -> None:
         raise _Stopped
 
-    monkeypatch.setattr(store, "signatures_of", stopped)  # after the index took the arrival in
+    monkeypatch.setattr(store, "signature_values", stopped)  # after the index took the arrival in
     with pytest.raises(_Stopped):  # its own error, not one of the clean-up's
         worker.add(store.add_page(Page("https://b.example/pier", body), None), spun)
     assert len(index) == 1 and index.query(fingerprint(spun)) == {1}

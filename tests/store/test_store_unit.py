@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 import pipeline.dedup.deduplicator
 from pipeline.dedup.deduplicator import Deduplicator
 from pipeline.dedup.fingerprint import fingerprint
+from pipeline.dedup.index import screen
 from pipeline.dedup.policy import DecisionPolicy
 from pipeline.errors import EmptyPage
 from pipeline.extract.extractor import extract
@@ -215,3 +216,23 @@ def test_an_older_sqlite_store_gets_the_indexes_declared_since(sqlite_url: str) 
 
 def extract_article(url: str, body: bytes) -> Article:
     return extract(Page(url, body, headers={"content-type": "text/html"}))[0]
+
+
+def test_the_candidate_filter_reads_one_kind_of_many_signatures_at_once(store: Store) -> None:
+    pages = [original_page(), republished_page("https://site0.example/story"), unrelated_page()]
+    ids = []
+    for n, body in enumerate(pages):
+        article, _ = extract(Page(f"https://site{n}.example/story", body))
+        ids.append(store.add_article(store.add_page(Page(article.url, body), None), article, fingerprint(article)))
+    sigs = store.signatures_of(ids)
+    found, values = store.signature_values([ids[2], 10**9, ids[0]] + list(range(10**6, 10**6 + 1000)), "w3", 128)
+    assert found == [ids[0], ids[2]] or found == [ids[2], ids[0]]  # the unknown ids are left out, 1,000 of them
+    assert values.shape == (2, 128)
+    for row, article_id in enumerate(found):
+        assert (values[row] == sigs[article_id].values["w3"]).all()
+    assert store.signature_values(ids, "w3", 64)[0] == []  # another width: nothing of it is stored
+    assert store.signature_values(ids, "w9", 128)[0] == []
+    # the filter itself: the republished copy is close to the original, the unrelated page is not
+    original = sigs[ids[0]]
+    kept = screen(original, *store.signature_values(ids[1:], "w3", 128))
+    assert kept == [ids[1]]
