@@ -83,12 +83,8 @@ def screen(sig: Signature, ids: list[int], values: np.ndarray, *, threshold: flo
     """The candidates worth aligning: estimated 3-gram Jaccard at least ``threshold``, the closest ``most``
     first (ties by id, so the choice never depends on the order they were found in). ``values``: the
     candidates' stored ``w3`` values, a row per id of ``ids`` (``Store.signature_values``), compared in one pass."""
-    mine = sig.values.get("w3")
-    if mine is None:
-        return sorted(ids)[:most]
-    if not ids:
-        return []
-    estimates = np.count_nonzero(values == np.asarray(mine, dtype=values.dtype), axis=1) / len(mine)
+    mine = np.asarray(sig.values["w3"], dtype=values.dtype)
+    estimates = np.count_nonzero(values == mine, axis=1) / len(mine)
     scored = sorted((-float(e), article_id) for article_id, e in zip(ids, estimates, strict=True) if e >= threshold)
     return [article_id for _e, article_id in scored[:most]]
 

@@ -146,6 +146,7 @@ class Store(LivingStore):
         self.engine = make_engine(url)
         self._local = _OpenUnit()
         self._in_queries: dict[tuple[str, int], str] = {}
+        self._mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"  # the driver's placeholder
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             Base.metadata.create_all(self.engine)
@@ -406,64 +407,52 @@ class Store(LivingStore):
             return {r.id: r for r in rows}
 
     def signatures_of(self, ids: Iterable[int]) -> dict[int, Signature]:
-        """The stored signatures of these articles (a big story is partitioned from them). Driver-level SQL in
-        chunks, as ``band_members``: SQLAlchemy's expanding IN of thousands of ids cost more than the reads."""
-        ids = list(ids)
-        out: dict[int, Signature] = {}
-        with self._begin(read=True) as c:
-            for start in range(0, len(ids), IN_CHUNK):
-                chunk = tuple(ids[start : start + IN_CHUNK])
-                sql = self._in_sql("SELECT article_id, kinds, data, n_tokens FROM signatures WHERE article_id IN",
-                                   len(chunk))
-                for r in c.exec_driver_sql(sql, chunk):
-                    out[r[0]] = decode_signature(r[1], r[2], r[3])
-        return out
+        """The stored signatures of these articles (a big story is partitioned from them)."""
+        rows = self._rows_in("SELECT article_id, kinds, data, n_tokens FROM signatures WHERE article_id IN", ids)
+        return {r[0]: decode_signature(r[1], r[2], r[3]) for r in rows}
 
     def signature_values(self, ids: Iterable[int], kind: str, width: int) -> tuple[list[int], np.ndarray]:
         """One kind's stored MinHash values of these articles as one matrix, a row per article that has ``width``
         of them (others are left out), with the articles' ids in row order: the candidate filter compares a new
         article with all of its candidates at once, and decoding each signature cost more than reading it."""
-        ids = list(ids)
         found: list[int] = []
         parts: list[bytes] = []
-        size = 4 * width
-        with self._begin(read=True) as c:
-            for start in range(0, len(ids), IN_CHUNK):
-                chunk = tuple(ids[start : start + IN_CHUNK])
-                sql = self._in_sql("SELECT article_id, kinds, data FROM signatures WHERE article_id IN", len(chunk))
-                for article_id, kinds, data in c.exec_driver_sql(sql, chunk):
-                    part = kind_bytes(kinds, bytes(data), kind)
-                    if part is not None and len(part) == size:
-                        found.append(article_id)
-                        parts.append(part)
+        for article_id, kinds, data in self._rows_in(
+                "SELECT article_id, kinds, data FROM signatures WHERE article_id IN", ids):
+            part = kind_bytes(kinds, bytes(data), kind)
+            if part is not None and len(part) == 4 * width:
+                found.append(article_id)
+                parts.append(part)
         return found, np.frombuffer(b"".join(parts), dtype=np.uint32).reshape(len(parts), width)
 
     # the persisted LSH index (pipeline.dedup.index.StoreLSHIndex) ----------------------------
     def band_members(self, band_keys: list[int]) -> list[tuple[int, int]]:
-        """(band key, article id) of every article in these buckets. Driver-level SQL with a placeholder list
-        made once per length: this runs for every article, and SQLAlchemy's rendering of an expanding IN of
-        96 keys cost more than the index lookups themselves."""
-        if not band_keys:
-            return []
-        sql = self._in_sql("SELECT band_key, article_id FROM lsh_bands WHERE band_key IN", len(band_keys))
-        with self._begin(read=True) as c:
-            return [(r[0], r[1]) for r in c.exec_driver_sql(sql, tuple(band_keys))]
+        """(band key, article id) of every article in these buckets (this runs for every article)."""
+        return [(r[0], r[1]) for r in self._rows_in("SELECT band_key, article_id FROM lsh_bands WHERE band_key IN",
+                                                    band_keys)]
 
-    def _in_sql(self, head: str, n: int) -> str:
-        """``head`` and a list of ``n`` placeholders in the driver's style, made once per (head, length)."""
-        found = self._in_queries.get((head, n))
-        if found is None:
-            mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-            found = f"{head} ({', '.join([mark] * n)})"
-            self._in_queries[(head, n)] = found
-        return found
+    def _rows_in(self, head: str, values: Iterable[int]) -> list[Any]:
+        """The rows of ``head`` + ``(values)``: driver-level SQL with a placeholder list made once per length, in
+        chunks of ``IN_CHUNK``. The candidate reads of every new article run here, and SQLAlchemy's rendering of
+        an expanding IN (and its row handling) cost more than the index lookups themselves."""
+        values = list(values)
+        rows: list[Any] = []
+        if not values:
+            return rows
+        with self._begin(read=True) as c:
+            for start in range(0, len(values), IN_CHUNK):
+                chunk = tuple(values[start : start + IN_CHUNK])
+                sql = self._in_queries.get((head, len(chunk)))
+                if sql is None:
+                    sql = self._in_queries[(head, len(chunk))] = f"{head} ({', '.join([self._mark] * len(chunk))})"
+                rows.extend(c.exec_driver_sql(sql, chunk))
+        return rows
 
     def add_bands(self, rows: list[tuple[int, int]]) -> None:
         """Put articles into buckets, ``(band key, article id)``; an entry already there is kept as it is."""
         if rows:
-            mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
             with self._begin() as c:
-                c.exec_driver_sql(f"INSERT INTO lsh_bands (band_key, article_id) VALUES ({mark}, {mark}) "
+                c.exec_driver_sql(f"INSERT INTO lsh_bands (band_key, article_id) VALUES ({self._mark}, {self._mark}) "
                                   "ON CONFLICT DO NOTHING", rows)
 
     def remove_bands(self, article_id: int, band_keys: list[int]) -> None:
