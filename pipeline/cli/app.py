@@ -10,9 +10,13 @@ The console script ``reprint`` is ``main`` below, so the installed command and t
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
 import logging
+import os
 import sys
+import threading
 from types import ModuleType
 from typing import Annotated
 
@@ -53,5 +57,28 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Console-script entry point (``reprint``)."""
-    app()
+    """Console-script entry point (``reprint``): the app, then an exit without the interpreter's teardown."""
+    try:
+        app()
+    except SystemExit as done:
+        _exit_now(done.code)
+    _exit_now(0)
+
+
+def _exit_now(code: object) -> None:
+    """End the process with ``code`` as ``sys.exit`` would, but skip the interpreter's teardown: freeing every
+    module and object one by one costs a ``reprint`` run 0.24 s of CPU (measured; a third of its imports) and
+    does nothing a command needs. Every command closes its store itself; exit handlers (the extraction
+    workers' stop) run and the streams are flushed here. While another thread still runs, the interpreter
+    exits as usual, joining it."""
+    if threading.active_count() > 1:
+        sys.exit(code)
+    status = 0 if code is None else code if isinstance(code, int) else 1
+    if not isinstance(code, int | None):
+        print(code, file=sys.stderr)
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)

@@ -156,3 +156,8 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    # done: no interpreter teardown (freeing every module costs a worker 0.05 s of CPU; it holds nothing to save)
+    logging.shutdown()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    os._exit(0)

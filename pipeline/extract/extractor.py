@@ -24,7 +24,6 @@ import re
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
-import numpy as np
 import trafilatura
 from lxml import etree
 from lxml import html as lxml_html
@@ -49,8 +48,7 @@ ATTRIBUTION = re.compile(
     r"reprinted (with|by) permission|syndicated from|courtesy of|"
     r"ursprünglich (erschienen|veröffentlicht)|zuerst erschienen|publié à l'origine|"
     r"publicado originalmente|pubblicato originariamente)",
-    re.I,
-)
+)  # matched on lower-cased text: with re.I, sre tries every alternative at every position, six times slower
 
 
 def decode_html(page: Page) -> tuple[str, str | None]:
@@ -110,8 +108,10 @@ def _plain_markup(codec: str) -> bool:
 
 
 def _count_lt(body: bytes) -> int:
-    """How many "<" bytes the body holds (numpy compares in wide registers: a third of ``bytes.count``)."""
-    return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == 0x3C))
+    """How many "<" bytes the body holds. ``bytes.count``: numpy compares a third faster (4 against 3 ms on
+    10 MB), but importing it costs an extraction worker 0.19 s of CPU at every start, and the worker needs it
+    for nothing else."""
+    return body.count(b"<")
 
 
 def _clean(text: str) -> str:
@@ -489,7 +489,7 @@ def extract(page: Page, limits: ExtractLimits = DEFAULT_LIMITS) -> tuple[Article
         notes.append("no article body found, kept the page description")
     if not paragraphs:
         raise EmptyPage("no article text found", url=page.url)
-    attribution = tuple(p for p in paragraphs if len(p) < 400 and ATTRIBUTION.search(p))
+    attribution = tuple(p for p in paragraphs if len(p) < 400 and ATTRIBUTION.search(p.lower()))
     attribution_idx = {i for i, p in enumerate(paragraphs) if p in attribution}
     attribution_urls = tuple(dict.fromkeys(k.href for k in links if k.paragraph in attribution_idx and k.href))
     site = facts["site"] or meta.sitename or (urlsplit(page.url).hostname or "")

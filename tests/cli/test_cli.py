@@ -142,11 +142,37 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     ingest = run_script("ingest", str(folder), str(tmp_path / "nope.warc.gz"), cwd=tmp_path)
     assert ingest.returncode == 1, ingest.stderr
     assert "SourceError" in ingest.stdout and "Traceback" not in ingest.stderr
+    # the process ends without the interpreter's teardown, but only after the store was closed: no WAL left
+    assert (tmp_path / "reprint.db").exists() and not (tmp_path / "reprint.db-wal").exists()
     export = run_script("export", cwd=tmp_path)
     assert export.returncode == 0, export.stderr
     assert len(exported(export.stdout)) == 2
     bad = run_script("export", "--db", "nonsense", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("thread", [False, True])
+@pytest.mark.parametrize(("code", "status", "said"), [(None, 0, ""), (3, 3, ""), ("stopped: why", 1, "stopped: why")])
+def test_the_fast_exit_keeps_what_sys_exit_means(tmp_path: Path, code: object, status: int, said: str,
+                                                 thread: bool) -> None:
+    """``main`` ends with ``os._exit``: the status and message are sys.exit's, exit handlers run, buffered
+    output is written, and a thread still running is waited for."""
+    done_file = tmp_path / "thread-done"
+    script = (
+        "import atexit, sys, threading, time\n"
+        "from pipeline.cli.app import _exit_now\n"
+        "atexit.register(lambda: print('handler ran'))\n"
+        f"work = lambda: (time.sleep(0.3), open({str(done_file)!r}, 'w').close())\n"
+        + ("threading.Thread(target=work).start()\n" if thread else "work()\n") +
+        "sys.stdout.write('x' * 100_000)\n"
+        f"_exit_now({code!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == status, done.stderr
+    assert done.stdout.startswith("x" * 100_000) and "handler ran" in done.stdout
+    assert done.stderr.strip() == said
+    assert done_file.exists()
 
 
 def test_pipeline_never_imports_celery() -> None:
