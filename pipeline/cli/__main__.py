@@ -1,5 +1,5 @@
 """``python -m pipeline.cli``: the same as the ``reprint`` console script."""
 
-from pipeline.cli.app import main
+from pipeline.cli.app import run
 
-main()
+run()

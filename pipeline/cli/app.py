@@ -5,7 +5,8 @@ reviews, forget, tombstones, prune; ``read.py``: serve, status;
 ``ops.py``: migrate, index; ``workers.commands``: the distributed deployment's worker, beat, dead letters),
 each listing them in ``COMMANDS`` (and sub-apps in ``GROUPS``). This module registers them in that order;
 no other module touches the app. ``ingest --via`` picks a runner from ``pipeline.cli.ingest.RUNNERS``.
-The console script ``reprint`` is ``main`` below, so the installed command and this app are the same.
+The console script ``reprint`` is ``run`` below (``main``, then a fast exit), so the installed command and this
+app are the same.
 """
 
 from __future__ import annotations
@@ -57,9 +58,15 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Console-script entry point (``reprint``): the app, then an exit without the interpreter's teardown."""
+    """Run the app on ``sys.argv``; ends with ``SystemExit``, as a click program does."""
+    app()
+
+
+def run() -> None:
+    """The process entry point (the ``reprint`` console script, ``python -m pipeline.cli``): ``main``, then an exit
+    without the interpreter's teardown (``_exit_now``)."""
     try:
-        app()
+        main()
     except SystemExit as done:
         _exit_now(done.code)
     _exit_now(0)

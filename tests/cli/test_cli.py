@@ -130,7 +130,7 @@ def test_ingest_needs_a_source() -> None:
 def run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed console script (or the module entry point) as a subprocess, no stdin."""
     script = Path(sys.executable).parent / "reprint"
-    command = [str(script)] if script.exists() else [sys.executable, "-c", "from pipeline.cli.app import main; main()"]
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "from pipeline.cli.app import run; run()"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPRINT_")}
     return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=120, check=False)
@@ -155,8 +155,8 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("code", "status", "said"), [(None, 0, ""), (3, 3, ""), ("stopped: why", 1, "stopped: why")])
 def test_the_fast_exit_keeps_what_sys_exit_means(tmp_path: Path, code: object, status: int, said: str,
                                                  thread: bool) -> None:
-    """``main`` ends with ``os._exit``: the status and message are sys.exit's, exit handlers run, buffered
-    output is written, and a thread still running is waited for."""
+    """``run`` (the process entry) ends with ``os._exit``: the status and message are sys.exit's, exit handlers run,
+    buffered output is written, and a thread still running is waited for."""
     done_file = tmp_path / "thread-done"
     script = (
         "import atexit, sys, threading, time\n"

@@ -383,11 +383,12 @@ def test_cli_has_the_deployment_commands_and_ingest_via() -> None:
 def test_console_script_is_the_one_cli() -> None:
     """The installed ``reprint`` is the library's app: the same commands, built in one place."""
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["reprint"] == "pipeline.cli:main"
-    from pipeline.cli import app, main
+    assert scripts["reprint"] == "pipeline.cli:run"
+    from pipeline.cli import app, main, run
     from pipeline.cli.app import main as app_main
+    from pipeline.cli.app import run as app_run
 
-    assert main is app_main
+    assert main is app_main and run is app_run
     names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
     groups = {g.name for g in app.registered_groups}
     assert {"ingest", "export", "clusters", "serve", "status", "migrate", "worker", "beat"} <= names
