@@ -124,6 +124,11 @@ class ConfigError(ReprintError):
     stage = "config"
 
 
+class StaleSignatures(ConfigError):
+    """The store's signatures were made by another fingerprint version than this code's: matching against them
+    would miss copies. ``reprint index refingerprint`` brings them up to this version."""
+
+
 class RobotsDisallowed(FetchError):
     """robots.txt forbids reprint's user agent to fetch the URL (or robots.txt is unreachable)."""
 

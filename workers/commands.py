@@ -155,6 +155,7 @@ def run_celery(sources: list[str], settings: Settings, *, progress: bool, cli_ov
         raise ConfigError(f"{', '.join(cli_overrides)} cannot be used with --via celery: set REPRINT_WARC_HOSTS, "
                           "REPRINT_WARC_SINCE and REPRINT_WARC_UNTIL in the workers' environment")
 
+    from pipeline.dedup.refingerprint import require_current_signatures
     from workers.runs import RunState, build_summary
     from workers.tasks import start_run
 
@@ -162,6 +163,7 @@ def run_celery(sources: list[str], settings: Settings, *, progress: bool, cli_ov
     store = open_store(settings.database_url)
     try:
         with reported(settings.database_url, "ingest", interrupted="interrupted; the run goes on in the workers"):
+            require_current_signatures(store)  # before any page is sent: the workers would refuse every one
             client = _redis(settings)
             run_id = start_run(store, client, settings, sources)
             state = RunState(client, settings.redis_prefix, run_id)

@@ -4,11 +4,12 @@ index is Redis (``pipeline.shared.redis_index``)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
 
-from pipeline.cli.common import DbOption, command, fail, first_line, load_settings, safe_url
+from pipeline.cli.common import DbOption, command, fail, first_line, load_settings, open_store, safe_url
 
 
 @command()
@@ -34,7 +35,8 @@ index_app = typer.Typer(help="The shared LSH index in Redis.", no_args_is_help=T
 
 @index_app.command("rebuild")
 def index_rebuild(db: DbOption = None) -> None:
-    """Re-create the shared index from the signatures in the database (stop the workers first)."""
+    """Re-create the shared index from the signatures in the database (stop the workers first); an index of
+    another layout (an older fingerprint) is replaced."""
     from redis.exceptions import RedisError
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -44,12 +46,45 @@ def index_rebuild(db: DbOption = None) -> None:
     settings = load_settings(db)
     try:
         store = Store(settings.database_url)
-        count = RedisLSHIndex.from_settings(settings).rebuild(store, min_tokens=settings.min_tokens)
+        count = RedisLSHIndex.replacing(settings).rebuild(store, min_tokens=settings.min_tokens)
     except SQLAlchemyError as err:
         fail(f"database error ({safe_url(settings.database_url)}): {first_line(err)}")
     except RedisError as err:
         fail(f"Redis error ({settings.redis_url}): {first_line(err)}")
     typer.echo(f"indexed {count} articles")
+
+
+@index_app.command("refingerprint")
+def index_refingerprint(
+    db: DbOption = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress on stderr.")] = True,
+) -> None:
+    """Recompute every stored signature with this version's fingerprint (a store made by an older reprint) and
+    re-index them. Stop ingesting first; rebuild a Redis index after."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pipeline.dedup.fingerprint import FINGERPRINT_VERSION
+    from pipeline.dedup.refingerprint import refingerprint, stored_version
+
+    settings = load_settings(db)
+    store = open_store(settings.database_url, must_exist=True)
+    try:
+        before = stored_version(store)
+        total = store.totals()["articles"]
+        bar = Progress(TextColumn("re-fingerprinting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       transient=True) if progress else None
+        task = bar.add_task("", total=total) if bar is not None else None
+        with bar if bar is not None else contextlib.nullcontext():
+            done = refingerprint(store, settings.num_perm, settings.min_tokens,
+                                 (lambda n: bar.update(task, completed=n)) if bar is not None and task is not None
+                                 else None)
+    except SQLAlchemyError as err:
+        fail(f"database error ({safe_url(settings.database_url)}): {first_line(err)}")
+    finally:
+        store.close()
+    typer.echo(f"re-fingerprinted {done} articles (version {before} -> {FINGERPRINT_VERSION}) and re-indexed them; "
+               "where workers share a Redis index, run `reprint index rebuild` too.")
 
 
 COMMANDS = (migrate,)

@@ -29,6 +29,7 @@ from pipeline.dedup.fingerprint import estimate_jaccard, fingerprint_tokens
 from pipeline.dedup.index import VERIFY_MAX, StoreLSHIndex, band_keys, screen
 from pipeline.dedup.panel import SMALL_CLUSTER, decide_large
 from pipeline.dedup.policy import DecisionPolicy
+from pipeline.dedup.refingerprint import require_current_signatures
 from pipeline.dedup.reviews import EMPTY, ReviewSet
 from pipeline.dedup.verify import MIN_JACCARD3, spun_part, verify_articles
 from pipeline.errors import PageTimeout
@@ -102,6 +103,7 @@ class Deduplicator:
         one is built from the store's signatures when the first article is added."""
         self.store = store
         self.settings = settings or get_settings()
+        require_current_signatures(store)
         self._index = index
         self._lock = lock or nullcontext
         self.policy = policy or DecisionPolicy.immediate()

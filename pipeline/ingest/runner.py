@@ -274,10 +274,11 @@ async def ingest(sources: list[str], store: Store, settings: Settings, *, progre
     # stops walking it on every full pass, which had cost a thirtieth of the run's CPU.
     gc.freeze()
     try:
+        # bulk ingest: relations are stored as pages arrive, clusters are decided in batches. Made before the run
+        # is recorded: a store it refuses (``StaleSignatures``) ends the command with no run left open.
+        runner.dedup = await runner.call(Deduplicator, store, settings, policy=DecisionPolicy.batched())
         run_id = await runner.call(store.start_run, list(sources))
         runner.summary = IngestSummary(run_id=run_id, sources=list(sources))
-        # bulk ingest: relations are stored as pages arrive, clusters are decided in batches
-        runner.dedup = await runner.call(Deduplicator, store, settings, policy=DecisionPolicy.batched())
         if bar is not None:
             bar.start()
         pending: asyncio.Queue[Awaitable[_Item] | None] = asyncio.Queue(maxsize=QUEUE_SIZE)

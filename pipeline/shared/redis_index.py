@@ -20,7 +20,7 @@ under ``{prefix}:idx:`` so the index can share ``settings.redis_prefix`` with qu
 (``clear`` deletes only its own keys); ``ns`` below is ``{prefix}:idx``.
 
 ``{ns}:layout``
-    string ``v1 bits=<B> field=<F> perm=<P> kinds=w3:64x2,w1:32x4``, written once (SET NX) by the first
+    string ``v1 bits=<B> field=<F> perm=<P> kinds=w3:64x2,c1:32x3``, written once (SET NX) by the first
     index; later ones adopt it, so every worker addresses buckets the same way.
 ``{ns}:n``
     number of indexed articles (``len``).
@@ -234,6 +234,25 @@ class RedisLSHIndex:
             client = redis_module.Redis.from_url(settings.redis_url)
         return cls(client, settings.num_perm, settings.redis_prefix)
 
+    @classmethod
+    def replacing(cls, settings: Settings, client: redis.Redis | None = None) -> RedisLSHIndex:
+        """``from_settings`` on an emptied namespace: whatever index was there (of any layout: one made for another
+        fingerprint version, ``reprint index refingerprint``) is deleted first. For ``rebuild``."""
+        if client is None:
+            import redis as redis_module
+
+            client = redis_module.Redis.from_url(settings.redis_url)
+        ns = keys.index_namespace(settings.redis_prefix)
+        chunk: list[bytes] = []
+        for key in client.scan_iter(match=f"{ns}:*", count=1000):
+            chunk.append(key)
+            if len(chunk) >= 1000:
+                client.unlink(*chunk)
+                chunk = []
+        if chunk:
+            client.unlink(*chunk)
+        return cls.from_settings(settings, client)
+
     # layout ----------------------------------------------------------------------------------
     def _adopt_layout(self, capacity: int) -> tuple[int, int]:
         """The layout every worker on this prefix uses: the first index writes it, later ones read it.
@@ -251,7 +270,8 @@ class RedisLSHIndex:
         if not text.startswith(LAYOUT_VERSION + " ") or parts.get("perm") != str(self.num_perm) or (
             parts.get("kinds") != _kinds_spec()
         ):
-            raise ValueError(f"index {self.prefix!r} was built with another layout: {text!r}; expected {mine!r}")
+            raise ValueError(f"index {self.prefix!r} was built with another layout: {text!r}; expected {mine!r} "
+                             "(`reprint index rebuild` re-creates it from the store)")
         return int(parts["bits"]), int(parts["field"])
 
     @property

@@ -471,6 +471,40 @@ class Store(LivingStore):
             stmt = _insert(c)(MarkRow.__table__).values(name=name, value=value)
             c.execute(stmt.on_conflict_do_update(index_elements=[MarkRow.__table__.c.name], set_={"value": value}))
 
+    # re-fingerprinting (``pipeline.dedup.refingerprint``) ---------------------------------------------
+    def first_signature_kinds(self) -> list[str] | None:
+        """The kinds of the oldest stored signature (None: no signature is stored)."""
+        with self._begin(read=True) as c:
+            kinds = c.scalar(select(SignatureRow.kinds).order_by(SignatureRow.article_id).limit(1))
+        return kinds.split(",") if kinds is not None else None
+
+    def article_texts_after(self, article_id: int, *, batch: int = 500) -> list[tuple[int, str]]:
+        """(id, text) of the next ``batch`` articles after ``article_id``, in id order."""
+        with self._begin(read=True) as c:
+            return [(int(i), t) for i, t in c.execute(select(ArticleRow.id, ArticleRow.text)
+                                                      .where(ArticleRow.id > article_id)
+                                                      .order_by(ArticleRow.id).limit(batch))]
+
+    def replace_signatures(self, signatures: Iterable[tuple[int, Signature]]) -> None:
+        """Overwrite the stored signatures of these articles (every kind at once)."""
+        rows = []
+        for article_id, sig in signatures:
+            kinds, data = encode_signature(sig)
+            rows.append({"a": article_id, "k": kinds, "n": sig.n_tokens, "d": data})
+        if rows:
+            table = SignatureRow.__table__
+            with self._begin() as c:
+                c.execute(update(table).where(table.c.article_id == bindparam("a"))
+                          .values(kinds=bindparam("k"), n_tokens=bindparam("n"), data=bindparam("d")),
+                          rows)
+
+    def clear_bands(self, mark: str) -> None:
+        """Empty the persisted LSH index and move its mark (``mark``) to 0: the next index opened on this store
+        takes every article in again from its signature."""
+        with self._begin() as c:
+            c.execute(LSHBandRow.__table__.delete())
+        self.set_mark(mark, 0)
+
     def signatures_after(self, article_id: int, *, batch: int = 1000) -> Iterator[tuple[int, Signature]]:
         """Signatures of the articles with a larger id, in id order."""
         last = article_id

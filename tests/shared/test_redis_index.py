@@ -174,6 +174,24 @@ def test_layout_is_shared_and_checked(redis_client: redis.Redis, prefix: str) ->
         RedisLSHIndex(redis_client, 256, prefix)
 
 
+def test_a_rebuild_replaces_an_index_of_another_layout(redis_client: redis.Redis, prefix: str) -> None:
+    """An index made for an older fingerprint (its kinds differ) is refused by workers, and replaced by the rebuild's
+    index (``reprint index rebuild``), keeping whatever else shares the prefix."""
+    old_layout = f"v1 bits=17 field=4 perm={NUM_PERM} kinds=w3:64x2,w1:32x4"
+    redis_client.set(f"{prefix}:idx:layout", old_layout)
+    redis_client.hset(f"{prefix}:idx:b:00aa", "abcd", "5")
+    redis_client.set(f"{prefix}:queue-item", "kept")
+    with pytest.raises(ValueError, match="reprint index rebuild"):
+        RedisLSHIndex(redis_client, NUM_PERM, prefix)
+    settings = Settings(redis_prefix=prefix, num_perm=NUM_PERM)
+    index = RedisLSHIndex.replacing(settings, redis_client)
+    assert "c1:32x3" in index.layout and not redis_client.exists(f"{prefix}:idx:b:00aa")
+    assert redis_client.get(f"{prefix}:queue-item") == b"kept"
+    sig = random_signature(np.random.default_rng(8))
+    index.insert(3, sig)
+    assert RedisLSHIndex(redis_client, NUM_PERM, prefix).query(sig) == {3}
+
+
 def test_query_insert_is_atomic_across_threads(redis_client: redis.Redis, prefix: str) -> None:
     """Four threads, two racing pairs per round: of each pair, exactly one side sees the other."""
     pool = redis.BlockingConnectionPool(host=REDIS_HOST, port=REDIS_PORT, max_connections=8)
