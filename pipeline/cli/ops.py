@@ -1,6 +1,7 @@
-"""``reprint migrate`` and ``reprint index rebuild``: keeping a distributed deployment's schema and shared
-index in shape. Neither needs Celery: the migrations are Alembic's (``pipeline.store.migrations``), the
-index is Redis (``pipeline.shared.redis_index``)."""
+"""``reprint migrate``, ``reprint index rebuild`` and ``reprint index refingerprint``: keeping a deployment's
+schema, shared index and signatures in shape. None needs Celery: the migrations are Alembic's
+(``pipeline.store.migrations``), the index is Redis (``pipeline.shared.redis_index``), the signatures are
+recomputed by ``pipeline.dedup.refingerprint``."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def migrate(
     typer.echo(done)
 
 
-index_app = typer.Typer(help="The shared LSH index in Redis.", no_args_is_help=True)
+index_app = typer.Typer(help="The LSH index: the shared one in Redis, the store's signatures.", no_args_is_help=True)
 
 
 @index_app.command("rebuild")

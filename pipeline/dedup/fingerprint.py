@@ -7,9 +7,11 @@ One signature kind cannot serve both verbatim republication and spinning, so eac
   ``pipeline.dedup.frequent``), indexed with longer bands: finds spun copies whose n-grams are broken by
   substitution but whose vocabulary mostly survives. The commonest words are left out because every article
   holds them: in a set of all words (the ``w1`` kind this replaced) they made unrelated articles look alike
-  and gave every new article false LSH candidates in proportion to the store's size (57 a page at 100,000
-  stored articles). On the dev WARC ``c1`` gives 68 false candidate pairs where ``w1`` gave 338, and finds 589
-  true pairs where ``w1`` found 570 (100 of 101 spun pairs, against 96).
+  (Jaccard 0.13 on the benchmarks' Zipf text; 0.028 for content words), so a new article shared a band with
+  ~1,130 of 100,000 stored ones (the bucket caps kept 57 of them); ``c1`` shares one with ~100 (43 kept). On
+  the dev WARC ``c1`` gives 68 false candidate pairs where ``w1`` gave 338, and finds 589 true pairs where
+  ``w1`` found 570 (100 of 101 spun pairs, against 96). With 4 rows a band it would share one with ~3 of
+  100,000, but keep a harsh spin only two times in three (below).
 Permutations are built once per process and hashing uses xxh32, so a signature costs a few hundred µs.
 The values are datasketch's ``MinHash`` (scheme ``affine32``) computed in one numpy pass without the object;
 the permutations are drawn here the way datasketch draws them (``numpy.random.RandomState(seed)``: odd
@@ -38,13 +40,13 @@ SEED = 1
 
 # kind → (shingle size, LSH bands, rows per band); bands * rows <= num_perm. ``c1`` has 3 rows a band where
 # ``w1`` had 4: content words share less than all words do, and 32 x 3 keeps a harsh spin (40% of its content
-# words swapped: Jaccard 0.43) a candidate with probability 0.93.
+# words swapped: Jaccard 0.43) a candidate with probability 0.93 (32 x 4: 0.67).
 KINDS: dict[str, tuple[int, int, int]] = {
     "w3": (3, 64, 2),
     "c1": (1, 32, 3),
 }
 #: The version of what ``KINDS`` computes (1: ``w3`` and ``w1``; 2: ``w3`` and ``c1``). A store keeps the
-#: version of its signatures (``Store.fingerprint_version``).
+#: version of its signatures (``pipeline.dedup.refingerprint``).
 FINGERPRINT_VERSION = 2
 
 
