@@ -1,5 +1,6 @@
-"""Shared fixtures: a database per test (SQLite and PostgreSQL), a clean REPRINT_* environment, the CLI's
-environment, a loopback HTTP server (``http_server``) and in-process tasks on a private Redis (``deployment``).
+"""Shared fixtures: a database per test (SQLite and PostgreSQL) and a store on it, a clean REPRINT_* environment,
+the CLI's environment, a loopback HTTP server (``http_server``) and in-process tasks on a private Redis
+(``deployment``).
 
 PostgreSQL tests create a fresh database on 127.0.0.1:5432 (user postgres, trust auth) and drop it
 afterwards. They are skipped when PostgreSQL does not answer, except under CI, where they fail.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.store import Store
 from tests.support.db import pg_database, pg_problem_reason
 from tests.support.http import http_server  # noqa: F401 - the fixture, for every test
 from tests.support.workers import (  # noqa: F401 - fixtures: in-process tasks; a RabbitMQ node per session
@@ -36,6 +38,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_problem: str | Non
         return
     with pg_database() as url:
         yield url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A ``Store`` on ``db_url`` (both databases), closed afterwards."""
+    s = Store(db_url)
+    yield s
+    s.close()
 
 
 @pytest.fixture

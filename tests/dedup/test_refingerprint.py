@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,13 +27,6 @@ from tests.support.pages import UNRELATED_PARAGRAPHS
 from tests.support.world import PIER, PIER_TITLE, page, spin
 
 ORIGINAL = "https://westmereherald.example/2025/pier"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store(db_url)
-    yield s
-    s.close()
 
 
 def original() -> Page:

@@ -4,7 +4,6 @@ read, and a story carried by many sites is one cluster decided in bounded steps,
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -22,13 +21,6 @@ from tests.support.pages import UNRELATED_PARAGRAPHS
 from tests.support.world import PIER, PIER_TITLE, page, scrape, spin
 
 ORIGINAL = "https://westmereherald.example/2025/pier"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store(db_url)
-    yield s
-    s.close()
 
 
 def story(copies: int) -> list[tuple[Page, str]]:

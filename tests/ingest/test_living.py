@@ -48,13 +48,6 @@ PAGES = {
 }
 
 
-@pytest.fixture
-def store(db_url: str) -> Any:
-    s = Store(db_url)
-    yield s
-    s.close()
-
-
 def _ingest(store: Store, path: Path) -> Any:
     summary = run_ingest([str(path)], store, Settings(database_url=store.url), progress=False)
     assert summary.ok, summary.notes

@@ -3,7 +3,6 @@ unit fails (the page is kept, the in-process index and cache forget the article 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,13 +20,6 @@ from pipeline.records import Article, Page
 from pipeline.settings import Settings
 from pipeline.store import ArticleRow, PageRow, Store
 from tests.support.pages import original_page, republished_page, unrelated_page
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store(db_url)
-    yield s
-    s.close()
 
 
 def _count(store: Store, row: type) -> int:
