@@ -216,7 +216,7 @@ SURFACES = {
         "decode_cursor", "encode_cursor", "export_jsonl", "export_record", "export_since", "serve", "serve_in_thread"
     ],
     "cli": [
-        "app", "main"
+        "app", "main", "run"
     ],
 }
 
