@@ -5,7 +5,6 @@ recomputed by ``pipeline.dedup.refingerprint``."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated
 
 import typer
@@ -72,14 +71,11 @@ def index_refingerprint(
     store = open_store(settings.database_url, must_exist=True)
     try:
         before = stored_version(store)
-        total = store.totals()["articles"]
-        bar = Progress(TextColumn("re-fingerprinting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       transient=True) if progress else None
-        task = bar.add_task("", total=total) if bar is not None else None
-        with bar if bar is not None else contextlib.nullcontext():
+        with Progress(TextColumn("re-fingerprinting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      transient=True, disable=not progress) as bar:
+            task = bar.add_task("", total=store.totals()["articles"])
             done = refingerprint(store, settings.num_perm, settings.min_tokens,
-                                 (lambda n: bar.update(task, completed=n)) if bar is not None and task is not None
-                                 else None)
+                                 lambda n: bar.update(task, completed=n))
     except SQLAlchemyError as err:
         fail(f"database error ({safe_url(settings.database_url)}): {first_line(err)}")
     finally:

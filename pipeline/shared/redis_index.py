@@ -183,6 +183,20 @@ return 1
 """
 
 
+def _unlink_matching(client: redis.Redis, pattern: str) -> int:
+    """Delete every key matching ``pattern`` (SCAN, then UNLINK a thousand at a time); returns how many went."""
+    deleted = 0
+    chunk: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=1000):
+        chunk.append(key)
+        if len(chunk) >= 1000:
+            deleted += client.unlink(*chunk)
+            chunk = []
+    if chunk:
+        deleted += client.unlink(*chunk)
+    return deleted
+
+
 def shard_bits_for(capacity: int, bands_per_article: int) -> int:
     """Shard bits so that an index of ``capacity`` articles has ~TARGET_PER_SHARD bucket fields per hash."""
     buckets = max(1, capacity) * bands_per_article
@@ -242,15 +256,7 @@ class RedisLSHIndex:
             import redis as redis_module
 
             client = redis_module.Redis.from_url(settings.redis_url)
-        ns = keys.index_namespace(settings.redis_prefix)
-        chunk: list[bytes] = []
-        for key in client.scan_iter(match=f"{ns}:*", count=1000):
-            chunk.append(key)
-            if len(chunk) >= 1000:
-                client.unlink(*chunk)
-                chunk = []
-        if chunk:
-            client.unlink(*chunk)
+        _unlink_matching(client, f"{keys.index_namespace(settings.redis_prefix)}:*")
         return cls.from_settings(settings, client)
 
     # layout ----------------------------------------------------------------------------------
@@ -382,18 +388,8 @@ class RedisLSHIndex:
 
         Only ``{ns}:*`` is scanned, so other data under the same prefix (queues, locks) is left alone.
         """
-        deleted = 0
-        for pattern in (f"{self.ns}:b:*", f"{self.ns}:r:*"):
-            chunk: list[bytes] = []
-            for key in self.client.scan_iter(match=pattern, count=1000):
-                chunk.append(key)
-                if len(chunk) >= 1000:
-                    deleted += self.client.unlink(*chunk)
-                    chunk = []
-            if chunk:
-                deleted += self.client.unlink(*chunk)
-        deleted += self.client.unlink(self._count_key)
-        return deleted
+        deleted = _unlink_matching(self.client, f"{self.ns}:b:*") + _unlink_matching(self.client, f"{self.ns}:r:*")
+        return deleted + int(self.client.unlink(self._count_key))
 
     def drop(self) -> None:
         """Delete the index entirely, layout included (tests, benchmarks, a rebuild with a new capacity)."""

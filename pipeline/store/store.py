@@ -73,6 +73,8 @@ _MOVE = update(_A).where(_A.c.id.in_(_IDS)).values(cluster_id=bindparam("cid"))
 _CLUSTER_STATE = select(_CL.c.canonical_id, _CL.c.size).where(_CL.c.id == bindparam("cid"))
 _DECIDED = select(_A.c.id, _A.c.flags, _A.c.is_canonical, _A.c.similarity, _A.c.evidence).where(_A.c.id.in_(_IDS))
 _MEMBER_UPDATE = update(_A).where(_A.c.id == bindparam("b_id"))
+_SIGNATURE_UPDATE = update(SignatureRow.__table__).where(SignatureRow.__table__.c.article_id == bindparam("a")).values(
+    kinds=bindparam("k"), n_tokens=bindparam("n"), data=bindparam("d"))
 _CLUSTER_UPDATE = update(_CL).where(_CL.c.id == bindparam("cid")).values(
     canonical_id=bindparam("canonical"), size=bindparam("size"), updated_at=bindparam("now"))
 
@@ -492,11 +494,8 @@ class Store(LivingStore):
             kinds, data = encode_signature(sig)
             rows.append({"a": article_id, "k": kinds, "n": sig.n_tokens, "d": data})
         if rows:
-            table = SignatureRow.__table__
             with self._begin() as c:
-                c.execute(update(table).where(table.c.article_id == bindparam("a"))
-                          .values(kinds=bindparam("k"), n_tokens=bindparam("n"), data=bindparam("d")),
-                          rows)
+                c.execute(_SIGNATURE_UPDATE, rows)
 
     def clear_bands(self, mark: str) -> None:
         """Empty the persisted LSH index and move its mark (``mark``) to 0: the next index opened on this store
