@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -18,6 +20,12 @@ _HOST_NAME = re.compile(r"^(?=.{1,253}$)[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w
 
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/reprint``, else ``~/.cache/reprint``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "reprint"
 
 
 def broker_transport(url: str) -> str:
@@ -37,6 +45,11 @@ class Settings(BaseSettings):
 
     # storage
     database_url: str = "sqlite:///reprint.db"
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="files reprint derives once per machine and reuses (wordfreq's lists compiled for lookup); "
+        "safe to delete",
+    )
 
     # distributed deployment (workers/: Celery). Embedded runs never read these.
     broker_url: str = Field(
