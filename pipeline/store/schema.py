@@ -11,7 +11,8 @@ outrank the algorithm), ``tombstones`` (pages taken down, never re-ingested unle
 ``reprocess_checkpoints`` (how far a re-processing run has gone). So does ``unmatched_articles`` (articles whose
 matching ran past ``dedup_deadline``, for reprocess to match again). An index declared later reaches an older
 SQLite store when the store opens it (``store._add_missing_indexes``); ``/metrics`` counts pages per source and
-events per type through two such (``ix_pages_source_id``, ``ix_events_type``; migration 0010).
+events per type through two such (``ix_pages_source_id``, ``ix_events_type``; migration 0010), and a run's
+summary counts clusters by size through ``ix_clusters_size`` (migration 0011).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class ClusterRow(Base):
     __tablename__ = "clusters"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     canonical_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    size: Mapped[int] = mapped_column(Integer, default=1)
+    size: Mapped[int] = mapped_column(Integer, default=1, index=True)  # the run summary counts through it
     merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

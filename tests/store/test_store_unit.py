@@ -190,6 +190,38 @@ def test_metrics_totals_read_indexes_not_rows(sqlite_url: str) -> None:
         store.close()
 
 
+def test_a_run_summary_counts_through_indexes(sqlite_url: str) -> None:
+    """``Store.totals`` (the end of every ``reprint ingest``) reads no article and no cluster row: each count walks
+    an index, so a run into a store of a million articles does not read its clusters table."""
+    from sqlalchemy import event
+
+    store = Store(sqlite_url)
+    try:
+        dedup = Deduplicator(store, Settings())
+        source = store.source_id("https://a.example/feed", "url")
+        pages = (original_page(), republished_page("https://a.example/0"), unrelated_page())
+        for n, body in enumerate(pages):
+            url = f"https://{'abc'[n]}.example/{n}"
+            dedup.add(store.add_page(Page(url, body), source), extract_article(url, body))
+        dedup.flush()
+        seen: list[tuple[str, Any]] = []
+        event.listen(store.engine, "before_cursor_execute",
+                     lambda _c, _cur, sql, params, *_a: seen.append((sql, params)))
+        totals = store.totals()
+        assert (totals["articles"], totals["clusters"], totals["multi_clusters"]) == (3, 2, 1)
+        selects = [(sql, params) for sql, params in seen if sql.lstrip().upper().startswith("SELECT")]
+        assert len(selects) >= 3
+        with store.engine.connect() as c:
+            for sql, params in selects:
+                plan = [str(row[-1]) for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(params))]
+                for step in plan:
+                    for table in ("articles", "clusters"):
+                        assert not step.startswith((f"SCAN {table}", f"SEARCH {table}")) or "INDEX" in step, \
+                            (sql, plan)
+    finally:
+        store.close()
+
+
 def test_an_older_sqlite_store_gets_the_indexes_declared_since(sqlite_url: str) -> None:
     from sqlalchemy import text
 
@@ -197,11 +229,12 @@ def test_an_older_sqlite_store_gets_the_indexes_declared_since(sqlite_url: str) 
     with Store(sqlite_url).engine.begin() as c:
         c.execute(text("DROP INDEX ix_pages_source_id"))
         c.execute(text("DROP INDEX ix_events_type"))
+        c.execute(text("DROP INDEX ix_clusters_size"))
     store = Store(sqlite_url)
     try:
         with store.engine.connect() as c:
             names = {r[0] for r in c.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'"))}
-        assert {"ix_pages_source_id", "ix_events_type"} <= names
+        assert {"ix_pages_source_id", "ix_events_type", "ix_clusters_size"} <= names
     finally:
         store.close()
 
