@@ -71,11 +71,12 @@ def index_refingerprint(
     store = open_store(settings.database_url, must_exist=True)
     try:
         before = stored_version(store)
-        with Progress(TextColumn("re-fingerprinting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       transient=True, disable=not progress) as bar:
-            task = bar.add_task("", total=store.totals()["articles"])
+            task = bar.add_task("re-fingerprinting", total=store.totals()["articles"])
             done = refingerprint(store, settings.num_perm, settings.min_tokens,
-                                 lambda n: bar.update(task, completed=n))
+                                 lambda n: bar.update(task, completed=n),
+                                 lambda: bar.update(task, description="re-indexing", total=None, completed=0))
     except SQLAlchemyError as err:
         fail(f"database error ({safe_url(settings.database_url)}): {first_line(err)}")
     finally:

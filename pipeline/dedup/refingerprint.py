@@ -48,10 +48,11 @@ def require_current_signatures(store: Store) -> None:
 
 
 def refingerprint(store: Store, num_perm: int, min_tokens: int = 0,
-                  progress: Callable[[int], None] | None = None) -> int:
+                  progress: Callable[[int], None] | None = None,
+                  indexing: Callable[[], None] | None = None) -> int:
     """Recompute every stored article's signature and re-index the persisted LSH index from them (articles of at
     least ``min_tokens`` tokens, as the dedup stage indexes); returns how many. ``progress(done)`` after each batch
-    of signatures."""
+    of signatures, ``indexing()`` once they are all in, as the re-indexing (one pass over them) begins."""
     store.set_mark(FINGERPRINT_MARK, 1)  # until the last batch is in: a run cut short leaves the store refused
     done = last = 0
     while batch := store.article_texts_after(last, batch=BATCH):
@@ -62,6 +63,8 @@ def refingerprint(store: Store, num_perm: int, min_tokens: int = 0,
         last = batch[-1][0]
         if progress is not None:
             progress(done)
+    if indexing is not None:
+        indexing()
     with store.unit():
         store.clear_bands(StoreLSHIndex.MARK)
         index = StoreLSHIndex(store, num_perm, min_tokens=min_tokens)  # takes every article in from the mark, 0

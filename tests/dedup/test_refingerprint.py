@@ -80,9 +80,9 @@ def test_a_new_store_takes_this_version_and_an_old_one_is_refused_until_refinger
     with pytest.raises(StaleSignatures, match="reprint index refingerprint"):
         Deduplicator(store, Settings())
 
-    done: list[int] = []
-    assert refingerprint(store, 128, progress=done.append) == 3
-    assert done == [3]
+    done: list[object] = []
+    assert refingerprint(store, 128, progress=done.append, indexing=lambda: done.append("indexing")) == 3
+    assert done == [3, "indexing"]
     assert sorted(store.first_signature_kinds() or []) == ["c1", "w3"]
     assert stored_version(store) == FINGERPRINT_VERSION
     # the persisted index holds the new signatures' buckets, every article written
