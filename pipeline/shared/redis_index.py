@@ -13,9 +13,12 @@ which can only add a candidate, never lose one, and every candidate is verified 
 capped the same way (a full bucket keeps its first ``cap`` members; ``pipeline.dedup.index`` says why).
 
 Key layout, chosen for memory: a Redis key costs ~100 bytes of overhead, an entry in a small (listpack) hash
-~11, and an article has 96 band buckets, so buckets are fields of shared hashes, not keys. Measured with
-``benchmarks/redis_index_bench.py`` at 1M articles: 1,381 bytes an article (2.1 keys an article, 46 fields a
-bucket hash), against the signature's own 1,024 bytes (which Redis does not hold). Every key is
+~11, and an article has 96 band buckets, so buckets are fields of shared hashes, not keys. A listpack is read
+entry by entry, though, and the script's time is mostly those reads: with ~46 fields a hash, match+insert took
+746 µs of server time at the median and 2.0 ms client-side at p99 (1,381 bytes an article); with ~23 (one
+more shard bit) 537 µs and 1.25 ms, for 1,607 bytes an article (4.2 keys an article), against the signature's
+own 1,024 bytes (which Redis does not hold). Measured with ``benchmarks/redis_index_bench.py`` at 1M
+articles. Every key is
 under ``{prefix}:idx:`` so the index can share ``settings.redis_prefix`` with queues, locks and dead letters
 (``clear`` deletes only its own keys); ``ns`` below is ``{prefix}:idx``.
 
@@ -36,9 +39,10 @@ under ``{prefix}:idx:`` so the index can share ``settings.redis_prefix`` with qu
     overflow set for a bucket whose id list outgrew ``INLINE_MAX`` bytes (a big syndication cluster); the
     hash field then holds ``+``. Integer ids make it an intset (4 bytes a member).
 
-``B`` is chosen from ``capacity`` (default 1M articles: B = 21, ~46 fields per shard at capacity); an index
-grown to ~2.5x its capacity still works, but its shards turn into hashtable encoding and cost ~4x more per
-entry: rebuild with a larger capacity (and a new prefix) then. With ``F`` = 4 each bucket is addressed by
+``B`` is chosen from ``capacity`` (default 1M articles: B = 22, ~23 fields per shard at capacity; an index made
+before holds its own B = 21 in its layout, and keeps it); an index grown to ~5x its capacity still works, but
+its shards turn into hashtable encoding (past ``hash-max-listpack-entries``, 128 by default) and cost ~4x more
+per entry: rebuild with a larger capacity (and a new prefix) then. With ``F`` = 4 each bucket is addressed by
 ``B + 32`` bits of the hash: a band falsely shares a bucket with probability ~(fields in a shard) / 2**32, so
 at 1M articles a query gets one spurious candidate about once in a million queries.
 
@@ -73,7 +77,7 @@ DEFAULT_CAPACITY = 1 << 20
 FIELD_BYTES = 4
 REGISTRY_SPAN = 128  # registry fields per hash: at most hash-max-listpack-entries (128 by default)
 INLINE_MAX = 56  # bytes of comma-separated ids kept in the hash field; hash-max-listpack-value is 64
-TARGET_PER_SHARD = 64  # mean fields per bucket hash at capacity
+TARGET_PER_SHARD = 32  # mean fields per bucket hash at capacity (module doc: why not more)
 
 # The bands' bucket addresses travel packed in two arguments (shard numbers in hex, fields as raw bytes, fixed
 # widths) rather than as ~200 separate ones: it halves the client's encoding time and the server's parsing.
