@@ -175,6 +175,23 @@ def test_the_fast_exit_keeps_what_sys_exit_means(tmp_path: Path, code: object, s
     assert done_file.exists()
 
 
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("3", "3")])
+def test_importing_pipeline_asks_openblas_for_one_thread_unless_told(given: str | None, seen: str) -> None:
+    """numpy's BLAS threads spin at import and reprint never calls BLAS: importing ``pipeline`` sets
+    ``OPENBLAS_NUM_THREADS=1`` before numpy loads, and keeps a value the environment already has."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = ("import os, pipeline.store, numpy\n"
+            "print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir(f'/proc/{os.getpid()}/task')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=60, check=True)
+    value, threads = done.stdout.split()
+    assert value == seen
+    if given is None and os.path.isdir("/proc/self/task"):
+        assert int(threads) == 1  # numpy started no BLAS threads
+
+
 def test_pipeline_never_imports_celery() -> None:
     code = (
         "import importlib, pkgutil, sys, pipeline\n"
