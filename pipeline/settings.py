@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         "dead-letters a message itself; default max_deliveries + 2, a backstop behind the delivery guard")
     unacked_restore_interval: float = Field(10.0, gt=0, description="seconds between sweeps for expired messages")
     max_deliveries: int = Field(3, ge=1, description="deliveries of a task that never finished before dead-letter")
+    worker_pool_nice: int = Field(
+        1, ge=0, le=19, description="niceness a Celery worker's pool processes add to their own, so the worker's "
+        "parent (which hands them tasks), PostgreSQL and Redis get the CPU first when they have work; 0 leaves it")
     source_lock_ttl: float = Field(6 * 3600.0, gt=0, description="cap on how long one scheduled run holds its source")
     sources_file: str = Field("config/sources.yaml", description="scheduled sources for `reprint beat`")
     beat_lock_timeout: float = Field(30.0, ge=2, description="seconds before a standby beat takes over a dead one")

@@ -101,6 +101,29 @@ def test_settings_refuse_a_visibility_timeout_shorter_than_a_task_can_be_held() 
         Settings(task_time_limit=60, task_soft_time_limit=60)
 
 
+@pytest.mark.parametrize(("setting", "added"), [(None, 1), ("3", 3), ("0", 0)])
+def test_a_pool_process_lowers_its_priority_as_it_starts(setting: str | None, added: int) -> None:
+    """Each pool process, as Celery starts it (``worker_process_init``), adds ``worker_pool_nice`` to its niceness:
+    the worker's parent and the servers the tasks wait on get the CPU first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPRINT_")}
+    if setting is not None:
+        env["REPRINT_WORKER_POOL_NICE"] = setting
+    code = ("import os\n"
+            "from celery.signals import worker_process_init\n"
+            "import workers.app\n"
+            "before = os.nice(0)\n"
+            "worker_process_init.send(sender=None)\n"
+            "print(os.nice(0) - before)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert int(done.stdout.split()[-1]) == added, done.stderr
+
+
+def test_a_pool_niceness_out_of_range_is_refused() -> None:
+    with pytest.raises(ValidationError, match="worker_pool_nice"):
+        Settings(worker_pool_nice=20)
+
+
 def test_each_stage_has_its_own_queue() -> None:
     from workers.app import app
 
