@@ -171,8 +171,8 @@ def lower_pool_priority(**_signal: object) -> None:
     With every pool process busy on every core, the processes they wait for (the worker's parent, which reads the
     broker and hands out tasks, and the PostgreSQL and Redis servers, which may hold a lock another task waits on)
     had to wait their turn for a core, and a pool process waiting for them was idle. At nice +1 those get the core
-    first when they have work; 2 pool processes on 2 cores went from 56.4 to 67.6 pages a second (10,000 pages,
-    ``benchmarks/scale_bench.py parallel``), 1 pool process was unchanged.
+    first when they have work. On 2 cores (10,000 pages, ``benchmarks/scale_bench.py parallel``) 2 pool processes
+    went from 56.4 to 64-69 pages a second and 1 from 32 to 40-41 (in one run of three it stayed at 32).
     """
     step = get_settings().worker_pool_nice
     if step:
