@@ -14,13 +14,12 @@ capped the same way (a full bucket keeps its first ``cap`` members; ``pipeline.d
 
 Key layout, chosen for memory: a Redis key costs ~100 bytes of overhead, an entry in a small (listpack) hash
 ~11, and an article has 96 band buckets, so buckets are fields of shared hashes, not keys. A listpack is read
-entry by entry, though, and the script's time is mostly those reads: with ~46 fields a hash, match+insert took
-746 µs of server time at the median and 2.0 ms client-side at p99 (1,381 bytes an article); with ~23 (one
-more shard bit) 537 µs and 1.25 ms, for 1,607 bytes an article (4.2 keys an article), against the signature's
-own 1,024 bytes (which Redis does not hold). Measured with ``benchmarks/redis_index_bench.py`` at 1M
-articles. Every key is
-under ``{prefix}:idx:`` so the index can share ``settings.redis_prefix`` with queues, locks and dead letters
-(``clear`` deletes only its own keys); ``ns`` below is ``{prefix}:idx``.
+entry by entry, though, and the script's time is mostly those reads. Measured with
+``benchmarks/redis_index_bench.py`` at 1M articles: with ~46 fields a hash, match+insert took 746 µs of server
+time at the median and 2.0 ms client-side at p99 (1,381 bytes an article); with ~23 (one more shard bit) 537 µs
+and 1.25 ms, for 1,607 bytes an article (4.2 keys an article), against the signature's own 1,024 bytes (which
+Redis does not hold). Every key is under ``{prefix}:idx:`` so the index can share ``settings.redis_prefix``
+with queues, locks and dead letters (``clear`` deletes only its own keys); ``ns`` below is ``{prefix}:idx``.
 
 ``{ns}:layout``
     string ``v1 bits=<B> field=<F> perm=<P> kinds=w3:64x2,c1:32x3``, written once (SET NX) by the first
